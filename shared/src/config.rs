@@ -1,0 +1,383 @@
+//! Typed configuration from the environment (contract section 7).
+//!
+//! Loaded once at init. A missing or invalid setting is a [`ConfigError`] that
+//! names the variable; the functions log it on one line and stop. Secrets are
+//! wrapped so `Debug` never prints them.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// 500 MiB: the contract's "500 MB" default for `MAX_UPLOAD_BYTES`.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 500 * 1024 * 1024;
+/// S3's presigned-URL ceiling (SigV4 allows at most 7 days).
+pub const MAX_URL_TTL_SECONDS: u64 = 7 * 24 * 3600;
+/// S3's single-PUT ceiling; a larger `MAX_UPLOAD_BYTES` could never be honoured.
+pub const S3_SINGLE_PUT_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {var} {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            var,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Settings of the internal gateway JWT (identity option 1).
+#[derive(Clone)]
+pub struct JwtSettings {
+    pub secret: SecretString,
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl std::fmt::Debug for JwtSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtSettings")
+            .field("secret", &"[REDACTED]")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: SecretString,
+    pub upload_bucket: String,
+    pub aws_region: String,
+    pub upload_url_ttl: Duration,
+    pub max_upload_bytes: u64,
+    pub processing_timeout: Duration,
+    /// `None` when `INTERNAL_JWT_SECRET` is unset: bearer tokens are then refused.
+    pub jwt: Option<JwtSettings>,
+    pub allow_legacy_header_auth: bool,
+    pub db_pool_max: usize,
+    pub db_connect_timeout: Duration,
+    pub db_statement_timeout: Duration,
+    pub db_max_idle: Duration,
+    pub s3_endpoint_url: Option<String>,
+    /// Extra time a queued job gets after its URL expired before the reaper looks at it.
+    pub reaper_grace: Duration,
+    /// Jobs handled per reaper run and category.
+    pub reaper_batch: i64,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field(
+                "database_url",
+                &redact_url(self.database_url.expose_secret()),
+            )
+            .field("upload_bucket", &self.upload_bucket)
+            .field("aws_region", &self.aws_region)
+            .field("upload_url_ttl", &self.upload_url_ttl)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("processing_timeout", &self.processing_timeout)
+            .field("jwt", &self.jwt)
+            .field("allow_legacy_header_auth", &self.allow_legacy_header_auth)
+            .field("db_pool_max", &self.db_pool_max)
+            .field("db_connect_timeout", &self.db_connect_timeout)
+            .field("db_statement_timeout", &self.db_statement_timeout)
+            .field("db_max_idle", &self.db_max_idle)
+            .field("s3_endpoint_url", &self.s3_endpoint_url)
+            .field("reaper_grace", &self.reaper_grace)
+            .field("reaper_batch", &self.reaper_batch)
+            .finish()
+    }
+}
+
+/// The URL with any password replaced, for logs and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("REDACTED"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        // Key/value form: drop any password=... token.
+        Err(_) => url
+            .split_whitespace()
+            .map(|tok| {
+                if tok.starts_with("password=") {
+                    "password=REDACTED"
+                } else {
+                    tok
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let required = |k: &'static str| get(k).ok_or_else(|| ConfigError::new(k, "is not set"));
+
+        let database_url = required("DATABASE_URL")?;
+        // Validate its shape now, so a typo stops init with a clear line
+        // instead of failing on the first request.
+        crate::db::DbSettings::parse_url(&database_url)
+            .map_err(|e| ConfigError::new("DATABASE_URL", e.to_string()))?;
+
+        let upload_bucket = required("UPLOAD_BUCKET")?;
+        if !valid_bucket_name(&upload_bucket) {
+            return Err(ConfigError::new(
+                "UPLOAD_BUCKET",
+                format!("is not a valid S3 bucket name ({upload_bucket:?})"),
+            ));
+        }
+        let aws_region = get("AWS_REGION")
+            .or_else(|| get("AWS_DEFAULT_REGION"))
+            .ok_or_else(|| ConfigError::new("AWS_REGION", "is not set"))?;
+
+        let ttl = int(&get, "UPLOAD_URL_TTL_SECONDS", 300, 1, MAX_URL_TTL_SECONDS)?;
+        let max_upload_bytes = int(
+            &get,
+            "MAX_UPLOAD_BYTES",
+            DEFAULT_MAX_UPLOAD_BYTES,
+            1,
+            S3_SINGLE_PUT_LIMIT,
+        )?;
+        let processing_minutes = int(&get, "PROCESSING_TIMEOUT_MINUTES", 30, 1, 7 * 24 * 60)?;
+
+        let jwt = match get("INTERNAL_JWT_SECRET") {
+            None => None,
+            Some(secret) if secret.len() < 32 => {
+                return Err(ConfigError::new(
+                    "INTERNAL_JWT_SECRET",
+                    format!("must be at least 32 bytes (got {})", secret.len()),
+                ));
+            }
+            Some(secret) => Some(JwtSettings {
+                secret: SecretString::from(secret),
+                issuer: get("INTERNAL_JWT_ISSUER").unwrap_or_else(|| "eq-frontend".into()),
+                audience: get("INTERNAL_JWT_AUDIENCE").unwrap_or_else(|| "eq-backend".into()),
+            }),
+        };
+
+        let allow_legacy_header_auth = match get("ALLOW_LEGACY_HEADER_AUTH").as_deref() {
+            None => false,
+            Some(v) => parse_bool(v).ok_or_else(|| {
+                ConfigError::new(
+                    "ALLOW_LEGACY_HEADER_AUTH",
+                    format!("must be true or false (got {v:?})"),
+                )
+            })?,
+        };
+
+        let s3_endpoint_url = match get("S3_ENDPOINT_URL") {
+            None => None,
+            Some(u) => match url::Url::parse(&u) {
+                Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => Some(u),
+                _ => {
+                    return Err(ConfigError::new(
+                        "S3_ENDPOINT_URL",
+                        format!("must be an http(s) URL (got {u:?})"),
+                    ));
+                }
+            },
+        };
+
+        Ok(Self {
+            database_url: SecretString::from(database_url),
+            upload_bucket,
+            aws_region,
+            upload_url_ttl: Duration::from_secs(ttl),
+            max_upload_bytes,
+            processing_timeout: Duration::from_secs(processing_minutes * 60),
+            jwt,
+            allow_legacy_header_auth,
+            db_pool_max: int(&get, "DB_POOL_MAX", 2, 1, 64)? as usize,
+            db_connect_timeout: Duration::from_millis(int(
+                &get,
+                "DB_CONNECT_TIMEOUT_MS",
+                3000,
+                100,
+                60_000,
+            )?),
+            db_statement_timeout: Duration::from_millis(int(
+                &get,
+                "DB_STATEMENT_TIMEOUT_MS",
+                5000,
+                100,
+                600_000,
+            )?),
+            db_max_idle: Duration::from_secs(int(&get, "DB_MAX_IDLE_SECONDS", 240, 1, 3600)?),
+            s3_endpoint_url,
+            reaper_grace: Duration::from_secs(int(&get, "REAPER_GRACE_SECONDS", 300, 0, 86_400)?),
+            reaper_batch: int(&get, "REAPER_BATCH_SIZE", 100, 1, 1000)? as i64,
+        })
+    }
+
+    /// The database settings the pool is built from.
+    pub fn db_settings(&self) -> DbSettingsFromConfig {
+        DbSettingsFromConfig(crate::db::DbSettings {
+            url: self.database_url.clone(),
+            pool_max: self.db_pool_max,
+            connect_timeout: self.db_connect_timeout,
+            statement_timeout: self.db_statement_timeout,
+            max_idle: self.db_max_idle,
+            application_name: None,
+        })
+    }
+}
+
+/// Wrapper so callers can name the application before building the pool.
+pub struct DbSettingsFromConfig(pub crate::db::DbSettings);
+
+impl DbSettingsFromConfig {
+    pub fn application_name(mut self, name: &str) -> crate::db::DbSettings {
+        self.0.application_name = Some(name.to_owned());
+        self.0
+    }
+}
+
+fn int(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(v) if (min..=max).contains(&v) => Ok(v),
+            _ => Err(ConfigError::new(
+                var,
+                format!("must be an integer from {min} to {max} (got {raw:?})"),
+            )),
+        },
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn valid_bucket_name(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+        && b.as_bytes()[0].is_ascii_alphanumeric()
+        && b.as_bytes()[b.len() - 1].is_ascii_alphanumeric()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        (
+            "DATABASE_URL",
+            "postgres://app:hunter2-secret@127.0.0.1:5432/jobs",
+        ),
+        ("UPLOAD_BUCKET", "eq-uploads-dev"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = load(BASE).unwrap();
+        assert_eq!(c.upload_url_ttl, Duration::from_secs(300));
+        assert_eq!(c.max_upload_bytes, 500 * 1024 * 1024);
+        assert_eq!(c.processing_timeout, Duration::from_secs(30 * 60));
+        assert_eq!(c.db_pool_max, 2);
+        assert!(!c.allow_legacy_header_auth);
+        assert!(c.jwt.is_none());
+        assert!(c.s3_endpoint_url.is_none());
+    }
+
+    #[test]
+    fn missing_and_invalid_settings_name_the_variable() {
+        let e = load(&BASE[1..]).unwrap_err();
+        assert_eq!(e.var, "DATABASE_URL");
+        assert!(e.to_string().contains("DATABASE_URL is not set"));
+
+        for (var, bad) in [
+            ("UPLOAD_URL_TTL_SECONDS", "0"),
+            ("UPLOAD_URL_TTL_SECONDS", "abc"),
+            ("MAX_UPLOAD_BYTES", "-5"),
+            ("DB_POOL_MAX", "0"),
+            ("ALLOW_LEGACY_HEADER_AUTH", "maybe"),
+            ("INTERNAL_JWT_SECRET", "too-short"),
+            ("UPLOAD_BUCKET", "Not_A_Bucket"),
+            ("S3_ENDPOINT_URL", "localhost:9000"),
+            (
+                "DATABASE_URL",
+                "postgres://u@db.example.com/x?sslmode=disable",
+            ),
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs.retain(|(k, _)| *k != var);
+            pairs.push((var, bad));
+            let e = load(&pairs).unwrap_err();
+            assert_eq!(e.var, var, "{bad} should be refused: {e}");
+        }
+    }
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let mut pairs = BASE.to_vec();
+        pairs.push((
+            "INTERNAL_JWT_SECRET",
+            "0123456789abcdef0123456789abcdef-jwt",
+        ));
+        let c = load(&pairs).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("hunter2-secret"), "{dbg}");
+        assert!(
+            !dbg.contains("0123456789abcdef0123456789abcdef-jwt"),
+            "{dbg}"
+        );
+        assert!(dbg.contains("REDACTED"));
+        assert_eq!(c.jwt.as_ref().unwrap().issuer, "eq-frontend");
+        assert_eq!(c.jwt.as_ref().unwrap().audience, "eq-backend");
+    }
+
+    #[test]
+    fn redact_url_handles_both_forms() {
+        assert_eq!(
+            redact_url("postgres://u:pw@h/db"),
+            "postgres://u:REDACTED@h/db"
+        );
+        assert_eq!(
+            redact_url("host=h password=pw dbname=x"),
+            "host=h password=REDACTED dbname=x"
+        );
+    }
+}
