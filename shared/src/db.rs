@@ -246,6 +246,22 @@ impl DbError {
     }
 }
 
+/// Did this error end the connection? (Socket closed, or the server
+/// terminated the backend: `57P01` admin shutdown, as after
+/// `pg_terminate_backend` or a pooler restart; class `08` connection errors.)
+fn connection_broken(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("08") || c.starts_with("57P")
+        }
+        None => false,
+    }
+}
+
 fn pool_error(e: PoolError) -> DbError {
     match e {
         PoolError::Timeout(kind) => DbError::Unavailable(format!("timed out ({kind:?})")),
@@ -382,7 +398,7 @@ impl Db {
                 .await
             {
                 Ok(Ok(rows)) => return Ok(rows),
-                Ok(Err(e)) if attempt == 1 && (e.is_closed() || client.is_closed()) => {
+                Ok(Err(e)) if attempt == 1 && (connection_broken(&e) || client.is_closed()) => {
                     // The socket died while we were not looking (frozen
                     // function, pooler restart). Drop it and try once more on
                     // a new connection.
@@ -391,7 +407,7 @@ impl Db {
                     continue;
                 }
                 Ok(Err(e)) => {
-                    if client.is_closed() {
+                    if client.is_closed() || connection_broken(&e) {
                         drop(Object::take(client));
                     }
                     return Err(if e.code().is_none() {

@@ -1,0 +1,392 @@
+//! The migration and the migration tool, against real PostgreSQL.
+
+use std::path::Path;
+use std::process::Command;
+
+use upload_shared::migrate::{self, StatusLine, UpOutcome};
+use upload_shared::repo::{self, AdvanceItem, AdvanceOutcome, NewJob};
+use upload_shared::testing::{TestDb, migrations_dir};
+use upload_shared::{FileKey, JobId, JobType, SafeFileName, TenantId};
+use uuid::Uuid;
+
+fn migrate_bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_migrate"));
+    c.env_remove("MIGRATE_EXPECT_HOST")
+        .env_remove("MIGRATE_EXPECT_DATABASE");
+    c
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("run migrate");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn migrate_cmd(t: &TestDb, args: &[&str]) -> Command {
+    let mut c = migrate_bin();
+    c.env("DATABASE_URL", &t.url)
+        .arg("--migrations-dir")
+        .arg(migrations_dir())
+        .args(args);
+    c
+}
+
+fn copy_migrations(to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(migrations_dir()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn applies_to_an_empty_database_and_again_is_a_no_op() {
+    let t = TestDb::empty().await;
+    let (code, out, err) = run(&mut migrate_cmd(&t, &["up"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("applied 001_create_upload_jobs"), "{out}");
+    assert!(
+        err.contains("target: host=") && err.contains(&t.name),
+        "{err}"
+    );
+
+    let (code, out, _) = run(&mut migrate_cmd(&t, &["up"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("nothing to apply"), "{out}");
+
+    let (code, out, err) = run(&mut migrate_cmd(&t, &["verify"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = run(&mut migrate_cmd(&t, &["status"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("001_create_upload_jobs  applied"), "{out}");
+
+    // The file itself is re-runnable, outside the tool too.
+    let c = t.client().await;
+    let sql = std::fs::read_to_string(migrations_dir().join("001_create_upload_jobs.sql")).unwrap();
+    c.batch_execute(&sql).await.unwrap();
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM schema_migrations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
+
+/// Production: the Python service created the objects by hand, added three
+/// nullable columns, and the wrong-database incident left job_status/job_type.
+#[tokio::test]
+async fn applies_over_the_hand_made_production_schema() {
+    let t = TestDb::empty().await;
+    let c = t.client().await;
+    c.batch_execute(
+        "CREATE EXTENSION IF NOT EXISTS pgcrypto;
+         CREATE TYPE job_status AS ENUM ('queued', 'processing', 'succeeded', 'failed');
+         CREATE TYPE job_type AS ENUM ('audio_transcription', 'text_processing');
+         CREATE TYPE jobstatus AS ENUM ('queued', 'processing', 'succeeded', 'failed');
+         CREATE TYPE jobtype AS ENUM ('audio_transcription', 'text_processing');
+         CREATE TABLE upload_jobs (
+            id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+            tenant_id UUID NOT NULL, user_id TEXT NOT NULL,
+            job_type jobtype NOT NULL DEFAULT 'audio_transcription',
+            status jobstatus NOT NULL DEFAULT 'queued',
+            file_key TEXT NOT NULL, file_name TEXT, mime_type TEXT, file_size BIGINT,
+            interaction_id UUID NOT NULL, trace_id TEXT, account_id TEXT,
+            error_message TEXT, error_code TEXT, result_summary TEXT, metadata_json TEXT,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+            updated_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+            started_at TIMESTAMPTZ, completed_at TIMESTAMPTZ,
+            pg_user_id TEXT, user_name TEXT, participants_json TEXT);
+         CREATE INDEX ix_upload_jobs_tenant_id ON upload_jobs(tenant_id);
+         CREATE INDEX ix_upload_jobs_status ON upload_jobs(status);
+         CREATE INDEX ix_upload_jobs_tenant_status ON upload_jobs(tenant_id, status);
+         CREATE UNIQUE INDEX ix_upload_jobs_tenant_file_key ON upload_jobs(tenant_id, file_key);",
+    )
+    .await
+    .unwrap();
+
+    let (code, out, err) = run(&mut migrate_cmd(&t, &["up"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(&mut migrate_cmd(&t, &["verify"]));
+    assert_eq!(code, 0, "{out}{err}");
+
+    // The repository works on that table.
+    let tenant = TenantId(Uuid::new_v4());
+    let id = JobId::new_random();
+    let key = FileKey::build(tenant, id, SafeFileName::new("a.wav"));
+    let job = NewJob {
+        id,
+        tenant_id: tenant,
+        user_id: "u1".into(),
+        job_type: JobType::AudioTranscription,
+        file_key: key.clone(),
+        file_name: "a.wav".into(),
+        mime_type: "audio/wav".into(),
+        file_size: Some(10),
+        interaction_id: Uuid::new_v4(),
+        trace_id: None,
+        account_id: Some("acct".into()),
+        metadata_json: None,
+    };
+    repo::create_queued_job(&t.db, &job).await.unwrap();
+    assert!(repo::get_job(&t.db, tenant, id).await.unwrap().is_some());
+    let res = repo::advance_batch(
+        &t.db,
+        &[AdvanceItem {
+            tenant_id: tenant,
+            file_key: key.as_str().into(),
+            size: Some(10),
+        }],
+        1000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(res[0].outcome, AdvanceOutcome::Advanced);
+    // The leftover types are untouched.
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_type WHERE typname IN ('job_status', 'job_type')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2);
+
+    // down drops the four enum names and the table, never pgcrypto.
+    let (code, out, err) = run(&mut migrate_cmd(&t, &["down"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("reverted 001_create_upload_jobs"), "{out}");
+    let left: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_type WHERE typname IN ('job_status','job_type','jobstatus','jobtype')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+    assert!(
+        c.query_opt("SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto'", &[])
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        c.query_one("SELECT to_regclass('upload_jobs') IS NULL", &[])
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+    );
+}
+
+#[tokio::test]
+async fn verify_names_every_drift() {
+    let t = TestDb::new().await;
+    let c = t.client().await;
+    c.batch_execute(
+        "ALTER TABLE upload_jobs ALTER COLUMN started_at TYPE timestamp without time zone;
+         DROP INDEX ix_upload_jobs_status;
+         ALTER TYPE jobtype RENAME VALUE 'text_processing' TO 'text';
+         DROP INDEX ix_upload_jobs_tenant_file_key;
+         CREATE INDEX ix_upload_jobs_tenant_file_key ON upload_jobs(tenant_id, file_key);",
+    )
+    .await
+    .unwrap();
+    let (code, out, err) = run(&mut migrate_cmd(&t, &["verify"]));
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(
+        err.contains("column upload_jobs.started_at is timestamp, expected timestamptz"),
+        "{err}"
+    );
+    assert!(
+        err.contains("index ix_upload_jobs_status does not exist"),
+        "{err}"
+    );
+    assert!(err.contains("enum type jobtype has labels"), "{err}");
+    assert!(
+        err.contains("index ix_upload_jobs_tenant_file_key is not unique, expected unique"),
+        "{err}"
+    );
+    assert!(err.contains("verify failed: 4 drift(s)"), "{err}");
+
+    // An empty database: everything missing.
+    let e = TestDb::empty().await;
+    let (code, _, err) = run(&mut migrate_cmd(&e, &["verify"]));
+    assert_eq!(code, 4);
+    assert!(err.contains("table upload_jobs does not exist"), "{err}");
+    assert!(err.contains("enum type jobstatus does not exist"), "{err}");
+}
+
+#[tokio::test]
+async fn two_concurrent_ups_apply_each_migration_once() {
+    let t = TestDb::empty().await;
+    // Several migrations make the race window wide.
+    let dir = std::env::temp_dir().join(format!("mig-{}", Uuid::new_v4().simple()));
+    copy_migrations(&dir);
+    for v in 2..=6 {
+        std::fs::write(
+            dir.join(format!("{v:03}_slow_{v}.sql")),
+            format!("SELECT pg_sleep(0.05); CREATE TABLE extra_{v} (id int);"),
+        )
+        .unwrap();
+    }
+    let spawn = || {
+        let mut c = migrate_bin();
+        c.env("DATABASE_URL", &t.url)
+            .args(["up", "--migrations-dir"])
+            .arg(&dir);
+        c.spawn().unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let c = t.client().await;
+    let rows = c
+        .query(
+            "SELECT version, count(*) FROM schema_migrations GROUP BY version ORDER BY version",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 6);
+    for r in rows {
+        assert_eq!(r.get::<_, i64>(1), 1);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_changed_applied_migration_is_refused() {
+    let t = TestDb::empty().await;
+    let dir = std::env::temp_dir().join(format!("mig-{}", Uuid::new_v4().simple()));
+    copy_migrations(&dir);
+    let mut up = migrate_bin();
+    up.env("DATABASE_URL", &t.url)
+        .args(["up", "--migrations-dir"])
+        .arg(&dir);
+    assert_eq!(run(&mut up).0, 0);
+    let f = dir.join("001_create_upload_jobs.sql");
+    let mut sql = std::fs::read_to_string(&f).unwrap();
+    sql.push_str("\n-- edited after the fact\n");
+    std::fs::write(&f, sql).unwrap();
+    std::fs::write(dir.join("002_more.sql"), "CREATE TABLE more (id int);").unwrap();
+
+    let (code, _, err) = run(&mut up);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("was changed after it was applied"), "{err}");
+    assert_eq!(
+        err.trim()
+            .lines()
+            .last()
+            .unwrap()
+            .matches("migrate:")
+            .count(),
+        1
+    );
+    // Nothing else was applied.
+    let c = t.client().await;
+    assert!(
+        c.query_one("SELECT to_regclass('more') IS NULL", &[])
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+    );
+    let mut status = migrate_bin();
+    status
+        .env("DATABASE_URL", &t.url)
+        .args(["status", "--migrations-dir"])
+        .arg(&dir);
+    let (code, out, _) = run(&mut status);
+    assert_eq!(code, 4);
+    assert!(out.contains("CHANGED"), "{out}");
+    assert!(out.contains("002_more  pending"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_guard_refuses_remote_targets_before_connecting() {
+    // .invalid never resolves: if the tool tried to connect, the error would
+    // be a connection error (exit 1), not a refusal (exit 3).
+    let remote = "postgresql://owner:pw@ep-shy-truth-adk9d3h7-pooler.c-2.us-east-1.aws.neon.invalid/neondb?sslmode=require";
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["up"], 3, "needs --expect-host and/or --expect-database"),
+        (&["down"], 3, "needs --expect-host and/or --expect-database"),
+        (
+            &[
+                "up",
+                "--expect-host",
+                "ep-silent-waterfall-adtinpn1-pooler.c-2.us-east-1.aws.neon.tech",
+            ],
+            3,
+            "does not match --expect-host",
+        ),
+        (
+            &["up", "--expect-database", "eqdev"],
+            3,
+            "does not match --expect-database",
+        ),
+        (
+            &[
+                "down",
+                "--expect-host",
+                "ep-shy-truth-adk9d3h7-pooler.c-2.us-east-1.aws.neon.invalid",
+            ],
+            3,
+            "also needs --yes",
+        ),
+        // Named correctly: the guard lets it through to the connection attempt.
+        (
+            &[
+                "up",
+                "--expect-host",
+                "ep-shy-truth-adk9d3h7-pooler.c-2.us-east-1.aws.neon.invalid",
+                "--expect-database",
+                "neondb",
+            ],
+            1,
+            "could not connect",
+        ),
+        (&["sideways"], 2, "usage"),
+    ];
+    for (args, want_code, want_msg) in cases {
+        let mut c = migrate_bin();
+        c.env("DATABASE_URL", remote)
+            .arg("--migrations-dir")
+            .arg(migrations_dir())
+            .args(*args);
+        let (code, out, err) = run(&mut c);
+        assert_eq!(code, *want_code, "{args:?}: {out}{err}");
+        assert!(err.contains(want_msg), "{args:?}: {err}");
+        assert!(!err.contains("owner:pw") && !err.contains(":pw@"), "{err}");
+    }
+    // The environment can name the target too.
+    let mut c = migrate_bin();
+    c.env("DATABASE_URL", remote)
+        .env("MIGRATE_EXPECT_HOST", "ep-silent-waterfall-adtinpn1")
+        .arg("up");
+    let (code, _, err) = run(&mut c);
+    assert_eq!(code, 3, "{err}");
+}
+
+#[tokio::test]
+async fn library_up_reports_and_status_lists() {
+    let t = TestDb::empty().await;
+    let c = t.client().await;
+    let ms = migrate::load_dir(&migrations_dir()).unwrap();
+    let done = migrate::up(&c, &ms).await.unwrap();
+    assert_eq!(
+        done,
+        vec![UpOutcome::Applied {
+            version: 1,
+            name: "create_upload_jobs".into()
+        }]
+    );
+    assert!(migrate::up(&c, &ms).await.unwrap().is_empty());
+    let st = migrate::status(&c, &ms).await.unwrap();
+    assert!(matches!(&st[..], [StatusLine::Applied(a)] if a.version == 1));
+    assert!(migrate::verify(&c).await.unwrap().is_empty());
+}
