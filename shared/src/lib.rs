@@ -7,8 +7,11 @@ pub mod db;
 pub mod domain;
 pub mod logging;
 pub mod migrate;
+pub mod objects;
 pub mod pg_cluster;
 pub mod repo;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 #[cfg(feature = "test-support")]
 pub mod testing;

@@ -1,0 +1,108 @@
+//! Presigned PUT URLs: Content-Type always signed, Content-Length when the
+//! size is declared, `x-amz-checksum-sha256` when a checksum is given, so S3
+//! itself refuses a different type, size or body.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_s3::presigning::PresigningConfig;
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone)]
+pub struct PresignedPut {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+    /// Headers the client must send with the PUT (they are signed).
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PresignError {
+    #[error("credentials unavailable: {0}")]
+    Credentials(String),
+    #[error("credentials expire too soon to sign a URL")]
+    ExpiringCredentials,
+    #[error("presigning failed: {0}")]
+    Sign(String),
+}
+
+#[derive(Clone)]
+pub struct Presigner {
+    pub client: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub ttl: Duration,
+    /// Read for their expiry: a URL signed with temporary credentials dies
+    /// with them.
+    pub credentials: Option<SharedCredentialsProvider>,
+}
+
+/// How a signed header is named in `upload_headers`.
+fn display_name(h: &str) -> String {
+    match h {
+        "content-type" => "Content-Type".into(),
+        "content-length" => "Content-Length".into(),
+        other => other.to_owned(),
+    }
+}
+
+impl Presigner {
+    pub async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        content_length: Option<i64>,
+        checksum_sha256: Option<&str>,
+    ) -> Result<PresignedPut, PresignError> {
+        // SigV4 dates have whole seconds; so does the honest expiry.
+        let now_secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|e| PresignError::Sign(e.to_string()))?
+            .as_secs();
+        let start = UNIX_EPOCH + Duration::from_secs(now_secs);
+        let mut ttl = self.ttl;
+        if let Some(provider) = &self.credentials {
+            let creds = provider
+                .provide_credentials()
+                .await
+                .map_err(|e| PresignError::Credentials(e.to_string()))?;
+            if let Some(expiry) = creds.expiry() {
+                let left = expiry.duration_since(start).unwrap_or(Duration::ZERO);
+                ttl = ttl.min(Duration::from_secs(left.as_secs()));
+            }
+        }
+        if ttl < Duration::from_secs(1) {
+            return Err(PresignError::ExpiringCredentials);
+        }
+        let cfg = PresigningConfig::builder()
+            .start_time(start)
+            .expires_in(ttl)
+            .build()
+            .map_err(|e| PresignError::Sign(e.to_string()))?;
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type);
+        if let Some(len) = content_length {
+            req = req.content_length(len);
+        }
+        if let Some(sum) = checksum_sha256 {
+            req = req.checksum_sha256(sum);
+        }
+        let presigned = req.presigned(cfg).await.map_err(|e| {
+            PresignError::Sign(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())
+        })?;
+        let headers = presigned
+            .headers()
+            .map(|(k, v)| (display_name(&k.to_ascii_lowercase()), v.to_owned()))
+            .collect();
+        let expires_at = DateTime::<Utc>::from(start + ttl);
+        Ok(PresignedPut {
+            url: presigned.uri().to_owned(),
+            expires_at,
+            headers,
+        })
+    }
+}

@@ -1,0 +1,74 @@
+//! The S3 client, built once at init from [`Config`].
+
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+
+use crate::config::Config;
+use crate::objects::{HeadFuture, ObjectHead, ObjectInfo, StoreError};
+
+/// Loads AWS settings (credentials from the environment, as Lambda provides
+/// them) and builds the S3 client. With `S3_ENDPOINT_URL` the client talks
+/// path-style to that endpoint.
+///
+/// Checksums are only computed when an operation requires them: otherwise the
+/// SDK would sign a CRC32 of the empty body into presigned PUT URLs, and every
+/// browser upload would fail its checksum.
+pub async fn client(config: &Config) -> aws_sdk_s3::Client {
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(config.aws_region.clone()))
+        .load()
+        .await;
+    client_from_sdk_config(config, &shared)
+}
+
+/// As [`client`], from an already loaded SDK config (tests pass static
+/// credentials).
+pub fn client_from_sdk_config(
+    config: &Config,
+    shared: &aws_config::SdkConfig,
+) -> aws_sdk_s3::Client {
+    let mut b = aws_sdk_s3::config::Builder::from(shared)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+    if let Some(endpoint) = &config.s3_endpoint_url {
+        b = b.endpoint_url(endpoint).force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(b.build())
+}
+
+/// HEAD against the upload bucket.
+#[derive(Clone)]
+pub struct S3Objects {
+    pub client: aws_sdk_s3::Client,
+    pub bucket: String,
+}
+
+impl ObjectHead for S3Objects {
+    fn head<'a>(&'a self, key: &'a str) -> HeadFuture<'a> {
+        Box::pin(async move {
+            match self
+                .client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+            {
+                Ok(out) => Ok(Some(ObjectInfo {
+                    size: out.content_length().unwrap_or(0),
+                })),
+                Err(e) => {
+                    let not_found = e.as_service_error().is_some_and(|se| se.is_not_found())
+                        || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+                    if not_found {
+                        Ok(None)
+                    } else {
+                        Err(StoreError(format!(
+                            "HEAD failed: {}",
+                            aws_sdk_s3::error::DisplayErrorContext(&e)
+                        )))
+                    }
+                }
+            }
+        })
+    }
+}
