@@ -1,1 +1,49 @@
-fn main() {}
+//! The events Lambda: wires config, logging, the pool and the S3 client once
+//! at init, then hands every payload to `upload_events::handle`.
+
+use std::sync::Arc;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+use upload_events::{EventsState, handle};
+use upload_shared::s3::S3Objects;
+use upload_shared::{Config, Db, logging};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    logging::init_json();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(setting = e.var, "{e}");
+            std::process::exit(1);
+        }
+    };
+    let db = match Db::new(config.db_settings().application_name("upload-events")) {
+        Ok(db) => db,
+        Err(e) => {
+            tracing::error!(
+                setting = "DATABASE_URL",
+                "invalid configuration: DATABASE_URL {e}"
+            );
+            std::process::exit(1);
+        }
+    };
+    let client = upload_shared::s3::client(&config).await;
+    let objects = Arc::new(S3Objects {
+        client,
+        bucket: config.upload_bucket.clone(),
+    });
+    let warm = db.clone();
+    tokio::spawn(async move { warm.warm_up().await });
+    let state = Arc::new(EventsState {
+        config,
+        db,
+        objects,
+    });
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
+        let state = state.clone();
+        async move { handle(&state, ev.payload).await }
+    }))
+    .await
+}
