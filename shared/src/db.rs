@@ -262,10 +262,26 @@ fn connection_broken(e: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// The error and its sources on one line ("error performing TLS handshake:
+/// invalid peer certificate: UnknownIssuer").
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        let t = inner.to_string();
+        if !s.ends_with(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = inner.source();
+    }
+    s
+}
+
 fn pool_error(e: PoolError) -> DbError {
     match e {
         PoolError::Timeout(kind) => DbError::Unavailable(format!("timed out ({kind:?})")),
-        PoolError::Backend(e) => DbError::Unavailable(e.to_string()),
+        PoolError::Backend(e) => DbError::Unavailable(error_chain(&e)),
         other => DbError::Unavailable(other.to_string()),
     }
 }
@@ -411,7 +427,7 @@ impl Db {
                         drop(Object::take(client));
                     }
                     return Err(if e.code().is_none() {
-                        DbError::Unavailable(e.to_string())
+                        DbError::Unavailable(error_chain(&e))
                     } else {
                         DbError::Query(e)
                     });
