@@ -125,6 +125,18 @@ impl Config {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
+    /// For a function's init: the configuration, or one error log line naming
+    /// the setting and exit status 1.
+    pub fn from_env_or_exit() -> Self {
+        match Self::from_env() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(setting = e.var, "{e}");
+                std::process::exit(1);
+            }
+        }
+    }
+
     /// Reads settings through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |k: &str| {

@@ -7,13 +7,7 @@ use upload_shared::{Config, logging};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     logging::init_json();
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(setting = e.var, "{e}");
-            std::process::exit(1);
-        }
-    };
+    let config = Config::from_env_or_exit();
     let state = match AppState::from_config(config).await {
         Ok(s) => s,
         Err(e) => {

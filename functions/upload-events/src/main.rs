@@ -12,13 +12,7 @@ use upload_shared::{Config, Db, logging};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init_json();
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(setting = e.var, "{e}");
-            std::process::exit(1);
-        }
-    };
+    let config = Config::from_env_or_exit();
     let db = match Db::new(config.db_settings().application_name("upload-events")) {
         Ok(db) => db,
         Err(e) => {
