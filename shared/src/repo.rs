@@ -555,7 +555,9 @@ WHERE j.id IN (
         SELECT id FROM upload_jobs
         WHERE status = 'queued'
           AND created_at < now() - make_interval(secs => $1)
-          AND updated_at < now() - make_interval(secs => $2)
+          -- never claimed (updated_at is still created_at), or the last
+          -- claim's lease ran out
+          AND (updated_at = created_at OR updated_at < now() - make_interval(secs => $2))
         ORDER BY created_at
         LIMIT $3
         FOR UPDATE SKIP LOCKED)
@@ -563,8 +565,10 @@ WHERE j.id IN (
 RETURNING j.id, j.tenant_id, j.trace_id, j.interaction_id, j.file_key";
 
 /// Claims up to `limit` jobs queued for longer than `older_than_secs`. The
-/// claim is a lease: it bumps `updated_at`, so an overlapping reaper run skips
-/// these jobs for `lease_secs` (and picks them up again if this run died).
+/// claim is a lease: it bumps `updated_at` (a queued job is otherwise never
+/// updated, so `updated_at = created_at` means "never claimed"), and an
+/// overlapping reaper run skips these jobs for `lease_secs` (picking them up
+/// again if this run died).
 pub async fn claim_stale_queued(
     db: &Db,
     older_than_secs: f64,

@@ -1,0 +1,163 @@
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use upload_shared::pg_cluster::free_port;
+
+pub const TENANT: &str = "00000000-0000-4000-8000-0000000000aa";
+
+/// A running `local-stack` process, stopped (SIGTERM) on drop.
+pub struct StackProc {
+    pub child: Child,
+    pub api: String,
+    pub s3: String,
+    pub ready: String,
+}
+
+impl StackProc {
+    pub fn start(data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> StackProc {
+        let (api_port, s3_port) = (free_port(), free_port());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_local-stack"));
+        cmd.args(["--api-addr", &format!("127.0.0.1:{api_port}")])
+            .args(["--s3-addr", &format!("127.0.0.1:{s3_port}")])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--reaper-interval-secs", "1"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        match database_url {
+            Some(u) => cmd.env("DATABASE_URL", u),
+            None => cmd.env_remove("DATABASE_URL"),
+        };
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn local-stack");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let ready = rx
+            .recv_timeout(Duration::from_secs(90))
+            .expect("local-stack printed its ready line");
+        assert!(
+            ready.starts_with("local-stack ready api=http://"),
+            "{ready}"
+        );
+        StackProc {
+            child,
+            api: format!("http://127.0.0.1:{api_port}"),
+            s3: format!("http://127.0.0.1:{s3_port}"),
+            ready,
+        }
+    }
+
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: signalling our own child process.
+        unsafe {
+            libc_kill(self.child.id() as i32, 15);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return self.child.wait().expect("wait");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+impl Drop for StackProc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "local-stack-test-{tag}-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+pub fn auth(r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    r.header("X-Tenant-ID", TENANT).header("X-User-ID", "e2e")
+}
+
+pub async fn init(api: &str, body: Value) -> Value {
+    let res = auth(client().post(format!("{api}/upload/init")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "init");
+    res.json().await.unwrap()
+}
+
+pub async fn init_for(api: &str, name: &str, data: &[u8]) -> Value {
+    init(api, json!({"filename": name, "file_size": data.len(), "account_id": "acct", "mime_type": "audio/wav"})).await
+}
+
+/// PUT with exactly the returned upload_headers.
+pub async fn put(job: &Value, data: Vec<u8>) -> reqwest::Response {
+    let mut r = client().put(job["upload_url"].as_str().unwrap());
+    for (k, v) in job["upload_headers"].as_object().unwrap() {
+        if !k.eq_ignore_ascii_case("content-length") {
+            r = r.header(k, v.as_str().unwrap());
+        }
+    }
+    r.body(data).send().await.unwrap()
+}
+
+pub async fn status(api: &str, job_id: &str) -> Value {
+    let res = auth(client().get(format!("{api}/upload/status/{job_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+/// Polls until the job leaves `queued` (or the deadline passes).
+pub async fn wait_past_queued(api: &str, job_id: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let s = status(api, job_id).await;
+        if s["status"] != "queued" || Instant::now() > deadline {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
