@@ -60,7 +60,10 @@ impl Emulator {
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(shared.clone());
@@ -76,7 +79,8 @@ impl Emulator {
 
     /// Sends one invocation and waits for its outcome.
     pub async fn invoke(&self, payload: &Value, timeout: Duration) -> Result<Outcome, String> {
-        self.invoke_raw(Bytes::from(payload.to_string()), timeout).await
+        self.invoke_raw(Bytes::from(payload.to_string()), timeout)
+            .await
     }
 
     pub async fn invoke_raw(&self, payload: Bytes, timeout: Duration) -> Result<Outcome, String> {
@@ -150,7 +154,10 @@ async fn next(State(s): State<Shared>) -> Response {
     let Some(p) = pending else {
         return StatusCode::GONE.into_response();
     };
-    s.in_flight.lock().expect("lock").insert(p.id.clone(), p.done);
+    s.in_flight
+        .lock()
+        .expect("lock")
+        .insert(p.id.clone(), p.done);
     let deadline = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() + 30_000)
@@ -163,7 +170,10 @@ async fn next(State(s): State<Shared>) -> Response {
         "lambda-runtime-invoked-function-arn",
         hv("arn:aws:lambda:us-east-1:123456789012:function:emulated"),
     );
-    h.insert("lambda-runtime-trace-id", hv("Root=1-00000000-000000000000000000000000;Sampled=0"));
+    h.insert(
+        "lambda-runtime-trace-id",
+        hv("Root=1-00000000-000000000000000000000000;Sampled=0"),
+    );
     h.insert("content-type", hv("application/json"));
     (h, p.payload).into_response()
 }
@@ -179,10 +189,15 @@ fn finish(s: &Shared, id: &str, o: Outcome) -> StatusCode {
 }
 
 fn json_or_string(b: &Bytes) -> Value {
-    serde_json::from_slice(b).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(b).into_owned()))
+    serde_json::from_slice(b)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(b).into_owned()))
 }
 
-async fn response(State(s): State<Shared>, UrlPath(id): UrlPath<String>, body: Bytes) -> StatusCode {
+async fn response(
+    State(s): State<Shared>,
+    UrlPath(id): UrlPath<String>,
+    body: Bytes,
+) -> StatusCode {
     finish(&s, &id, Outcome::Response(json_or_string(&body)))
 }
 
