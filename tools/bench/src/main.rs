@@ -2,10 +2,13 @@
 //! (under the Runtime API emulator, against a fresh local Postgres database)
 //! and the local HTTP server, and prints a Markdown report.
 //!
-//! usage: lambda-bench [--bin-dir DIR] [--smoke] [--out FILE]
-//!   --bin-dir  where upload-api and upload-events are (default target/release)
-//!   --smoke    a ~10-second run that only checks everything works
-//!   --out      write the report there (default: stdout)
+//! usage: lambda-bench [--bin-dir DIR] [--smoke] [--out FILE] [--criterion-dir DIR]
+//!                      [--compare-bin-dir DIR --compare-label TEXT]
+//!   --bin-dir        where upload-api and upload-events are (default target/release)
+//!   --smoke          a ~10-second run that only checks everything works
+//!   --out            write the report there (default: stdout)
+//!   --criterion-dir  add the criterion results found there (target/criterion)
+//!   --compare-*      also measure cold starts of another build of the binaries
 
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -241,14 +244,61 @@ async fn http_load(t: &TestDb, seconds: u64) -> Vec<Row> {
     rows
 }
 
+/// Criterion's per-sample times (target/criterion/*/new/sample.json): the
+/// mean time per iteration of each sample; median and p99 over samples.
+fn criterion_rows(dir: &Path) -> Vec<Row> {
+    let targets = [
+        ("presign", "≤ 30 µs"),
+        ("build + sanitise", "≤ 2 µs"),
+        ("JWT", "≤ 10 µs"),
+        ("100-record", "≤ 200 µs"),
+        ("TLS connector", "report"),
+    ];
+    let mut rows = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return rows };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let base = e.path().join("new");
+        let (Ok(sample), Ok(meta)) = (
+            std::fs::read_to_string(base.join("sample.json")),
+            std::fs::read_to_string(base.join("benchmark.json")),
+        ) else {
+            continue;
+        };
+        let sample: Value = serde_json::from_str(&sample).unwrap_or_default();
+        let meta: Value = serde_json::from_str(&meta).unwrap_or_default();
+        let title = meta["title"].as_str().unwrap_or("?").to_owned();
+        let iters = sample["iters"].as_array().cloned().unwrap_or_default();
+        let times = sample["times"].as_array().cloned().unwrap_or_default();
+        let mut per: Vec<f64> = iters
+            .iter()
+            .zip(&times)
+            .filter_map(|(i, t)| Some(t.as_f64()? / i.as_f64()? / 1e6))
+            .collect();
+        if per.is_empty() {
+            continue;
+        }
+        let target = targets.iter().find(|(k, _)| title.contains(k)).map(|(_, t)| *t).unwrap_or("report");
+        rows.push(row(&format!("micro: {title}"), std::mem::take(&mut per), target, "criterion, per-iteration mean of each sample"));
+    }
+    rows
+}
+
 #[tokio::main]
 async fn main() {
     let mut bin_dir = PathBuf::from("target/release");
     let mut smoke = false;
     let mut out: Option<PathBuf> = None;
+    let mut criterion_dir: Option<PathBuf> = None;
+    let mut compare: Option<PathBuf> = None;
+    let mut compare_label = String::from("other build");
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
+            "--criterion-dir" => criterion_dir = Some(PathBuf::from(args.next().expect("--criterion-dir DIR"))),
+            "--compare-bin-dir" => compare = Some(PathBuf::from(args.next().expect("--compare-bin-dir DIR"))),
+            "--compare-label" => compare_label = args.next().expect("--compare-label TEXT"),
             "--bin-dir" => bin_dir = PathBuf::from(args.next().expect("--bin-dir DIR")),
             "--smoke" => smoke = true,
             "--out" => out = Some(PathBuf::from(args.next().expect("--out FILE"))),
@@ -274,6 +324,13 @@ async fn main() {
     let one = queued_jobs_event(&t, 1).await;
     let c = cold_starts(&events_bin, &env, &one, cold_runs).await;
     rows.push(row("cold start upload-events (spawn → first 1-record S3 event done)", c, "≤ 40 ms", ""));
+    if let Some(dir) = &compare {
+        let c = cold_starts(&dir.join("upload-api"), &env, &status_ev, cold_runs).await;
+        rows.push(row(&format!("cold start upload-api, {compare_label}"), c, "≤ 40 ms", "comparison build"));
+        let one = queued_jobs_event(&t, 1).await;
+        let c = cold_starts(&dir.join("upload-events"), &env, &one, cold_runs).await;
+        rows.push(row(&format!("cold start upload-events, {compare_label}"), c, "≤ 40 ms", "comparison build"));
+    }
 
     // Warm invocations, through a round-trip-counting proxy.
     let proxy = CountingProxy::start(t.server_addr()).await;
@@ -326,6 +383,9 @@ async fn main() {
     let _ = events.wait();
 
     rows.extend(http_load(&t, load_secs).await);
+    if let Some(dir) = &criterion_dir {
+        rows.extend(criterion_rows(dir));
+    }
 
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let mut md = String::new();
