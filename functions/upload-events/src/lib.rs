@@ -225,7 +225,10 @@ fn log_outcome(source: &str, p: &Pending, r: &AdvanceResult) {
 /// Parses and decodes an S3 notification's records into what the database
 /// batch needs (records that can never be processed are logged and dropped).
 pub fn parse_s3_notification(event: &Value, bucket: &str) -> Vec<AdvanceItem> {
-    let records = event["Records"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let records = event["Records"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let (mut items, mut pending) = (Vec::new(), Vec::new());
     collect_records(records, 0, bucket, &mut items, &mut pending);
     items

@@ -16,7 +16,13 @@ use upload_shared::db::{TlsPolicy, tls_connector};
 use upload_shared::{FileKey, JobId, SafeFileName, TenantId};
 
 fn presigner() -> Presigner {
-    let creds = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", None, None, "bench");
+    let creds = Credentials::new(
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        None,
+        None,
+        "bench",
+    );
     let provider = SharedCredentialsProvider::new(creds);
     let sdk = aws_config::SdkConfig::builder()
         .region(aws_config::Region::new("us-east-1"))
@@ -57,22 +63,44 @@ fn s3_event(n: usize) -> Value {
 }
 
 fn benches(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let p = presigner();
     let key = "tenant/3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f/uploads/8a0f5a4e-1111-4b2c-9d3e-000000000001/take 1.wav";
-    c.bench_function("presign one PUT URL (content-type + content-length signed)", |b| {
-        b.to_async(&rt).iter(|| async { black_box(p.presign_put(key, "audio/wav", Some(48213504), None).await.unwrap()) })
-    });
+    c.bench_function(
+        "presign one PUT URL (content-type + content-length signed)",
+        |b| {
+            b.to_async(&rt).iter(|| async {
+                black_box(
+                    p.presign_put(key, "audio/wav", Some(48213504), None)
+                        .await
+                        .unwrap(),
+                )
+            })
+        },
+    );
 
     let tenant = TenantId(uuid::Uuid::new_v4());
     let job = JobId::new_random();
     c.bench_function("build + sanitise an object key", |b| {
-        b.iter(|| black_box(FileKey::build(tenant, job, SafeFileName::new(black_box("Réunion équipe+notes (1).wav")))))
+        b.iter(|| {
+            black_box(FileKey::build(
+                tenant,
+                job,
+                SafeFileName::new(black_box("Réunion équipe+notes (1).wav")),
+            ))
+        })
     });
 
     let secret = "0123456789abcdef0123456789abcdef";
     let auth = Authenticator::new(
-        Some(&JwtSettings { secret: secret.to_owned().into(), issuer: "eq-frontend".into(), audience: "eq-backend".into() }),
+        Some(&JwtSettings {
+            secret: secret.to_owned().into(),
+            issuer: "eq-frontend".into(),
+            audience: "eq-backend".into(),
+        }),
         false,
     );
     let token = jsonwebtoken::encode(
@@ -87,7 +115,9 @@ fn benches(c: &mut Criterion) {
         .body(())
         .unwrap()
         .into_parts();
-    c.bench_function("verify an HS256 gateway JWT", |b| b.iter(|| black_box(auth.authenticate(&parts).unwrap())));
+    c.bench_function("verify an HS256 gateway JWT", |b| {
+        b.iter(|| black_box(auth.authenticate(&parts).unwrap()))
+    });
 
     let raw = s3_event(100).to_string();
     c.bench_function("parse + decode a 100-record S3 event", |b| {

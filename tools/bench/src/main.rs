@@ -38,11 +38,17 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 }
 
 fn ms(v: f64) -> String {
-    if v < 1.0 { format!("{:.0} µs", v * 1000.0) } else { format!("{v:.2} ms") }
+    if v < 1.0 {
+        format!("{:.0} µs", v * 1000.0)
+    } else {
+        format!("{v:.2} ms")
+    }
 }
 
 fn fixture(name: &str) -> Value {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events")
+        .join(name);
     serde_json::from_str(&std::fs::read_to_string(p).expect("fixture")).expect("json")
 }
 
@@ -51,7 +57,10 @@ fn base_env(db: &str) -> Vec<(String, String)> {
         ("DATABASE_URL", db),
         ("UPLOAD_BUCKET", BUCKET),
         ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-        ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        ),
         ("INTERNAL_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
         ("RUST_LOG", "error"),
     ]
@@ -100,7 +109,11 @@ async fn queued_jobs_event(t: &TestDb, n: usize) -> Value {
     for i in 0..n {
         let id = JobId::new_random();
         ids.push(id.0);
-        keys.push(FileKey::build(tenant, id, SafeFileName::new(&format!("take {i} (1).wav"))).as_str().to_owned());
+        keys.push(
+            FileKey::build(tenant, id, SafeFileName::new(&format!("take {i} (1).wav")))
+                .as_str()
+                .to_owned(),
+        );
     }
     let c = t.client().await;
     c.execute(
@@ -129,7 +142,9 @@ fn url_encode(k: &str) -> String {
     let mut out = String::new();
     for b in k.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -138,7 +153,11 @@ fn url_encode(k: &str) -> String {
 }
 
 async fn invoke_ok(emu: &Emulator, ev: &Value) -> Value {
-    match emu.invoke(ev, Duration::from_secs(30)).await.expect("invocation answered") {
+    match emu
+        .invoke(ev, Duration::from_secs(30))
+        .await
+        .expect("invocation answered")
+    {
         Outcome::Response(v) => v,
         Outcome::Error(e) => panic!("function error: {e}"),
     }
@@ -189,7 +208,8 @@ async fn http_load(t: &TestDb, seconds: u64) -> Vec<Row> {
     env.insert("ALLOW_LEGACY_HEADER_AUTH".into(), "true".into());
     env.insert("DB_POOL_MAX".into(), "8".into());
     let config = upload_shared::Config::from_lookup(|k| env.get(k).cloned()).expect("config");
-    let creds = aws_credential_types::Credentials::new("AKIDEXAMPLE", "secret", None, None, "bench");
+    let creds =
+        aws_credential_types::Credentials::new("AKIDEXAMPLE", "secret", None, None, "bench");
     let sdk = aws_config::SdkConfig::builder()
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
@@ -197,16 +217,30 @@ async fn http_load(t: &TestDb, seconds: u64) -> Vec<Row> {
         .build();
     let client = upload_shared::s3::client_from_sdk_config(&config, &sdk);
     let db = upload_shared::Db::new(config.db_settings().application_name("bench")).unwrap();
-    let state = Arc::new(upload_api::AppState::new(config, db, client, sdk.credentials_provider()));
+    let state = Arc::new(upload_api::AppState::new(
+        config,
+        db,
+        client,
+        sdk.credentials_provider(),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, upload_api::router(state)).await });
 
-    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
-    let h = |r: reqwest::RequestBuilder| r.header("X-Tenant-ID", TENANT).header("X-User-ID", "bench");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let h =
+        |r: reqwest::RequestBuilder| r.header("X-Tenant-ID", TENANT).header("X-User-ID", "bench");
     let first: Value = h(http.post(format!("{base}/upload/init")))
         .json(&json!({"filename": "a.wav", "account_id": "a"}))
-        .send().await.unwrap().json().await.unwrap();
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let job_id = first["job_id"].as_str().unwrap().to_owned();
     let mut rows = Vec::new();
     for which in ["init", "status"] {
@@ -237,7 +271,12 @@ async fn http_load(t: &TestDb, seconds: u64) -> Vec<Row> {
             all.extend(t.await.unwrap());
         }
         let rps = all.len() as f64 / seconds as f64;
-        let mut r = row(&format!("local HTTP `{which}`, 32 connections, {seconds} s"), all, "report", "");
+        let mut r = row(
+            &format!("local HTTP `{which}`, 32 connections, {seconds} s"),
+            all,
+            "report",
+            "",
+        );
         r.note = format!("{rps:.0} requests/s (load: lambda-bench's built-in reqwest client)");
         rows.push(r);
     }
@@ -255,7 +294,9 @@ fn criterion_rows(dir: &Path) -> Vec<Row> {
         ("TLS connector", "report"),
     ];
     let mut rows = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return rows };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return rows;
+    };
     let mut entries: Vec<_> = entries.flatten().collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
@@ -279,8 +320,17 @@ fn criterion_rows(dir: &Path) -> Vec<Row> {
         if per.is_empty() {
             continue;
         }
-        let target = targets.iter().find(|(k, _)| title.contains(k)).map(|(_, t)| *t).unwrap_or("report");
-        rows.push(row(&format!("micro: {title}"), std::mem::take(&mut per), target, "criterion, per-iteration mean of each sample"));
+        let target = targets
+            .iter()
+            .find(|(k, _)| title.contains(k))
+            .map(|(_, t)| *t)
+            .unwrap_or("report");
+        rows.push(row(
+            &format!("micro: {title}"),
+            std::mem::take(&mut per),
+            target,
+            "criterion, per-iteration mean of each sample",
+        ));
     }
     rows
 }
@@ -296,8 +346,12 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--criterion-dir" => criterion_dir = Some(PathBuf::from(args.next().expect("--criterion-dir DIR"))),
-            "--compare-bin-dir" => compare = Some(PathBuf::from(args.next().expect("--compare-bin-dir DIR"))),
+            "--criterion-dir" => {
+                criterion_dir = Some(PathBuf::from(args.next().expect("--criterion-dir DIR")))
+            }
+            "--compare-bin-dir" => {
+                compare = Some(PathBuf::from(args.next().expect("--compare-bin-dir DIR")))
+            }
             "--compare-label" => compare_label = args.next().expect("--compare-label TEXT"),
             "--bin-dir" => bin_dir = PathBuf::from(args.next().expect("--bin-dir DIR")),
             "--smoke" => smoke = true,
@@ -308,10 +362,17 @@ async fn main() {
     let api_bin = bin_dir.join("upload-api");
     let events_bin = bin_dir.join("upload-events");
     for b in [&api_bin, &events_bin] {
-        assert!(b.exists(), "{} not found: build it first (cargo build --release --bin upload-api --bin upload-events)", b.display());
+        assert!(
+            b.exists(),
+            "{} not found: build it first (cargo build --release --bin upload-api --bin upload-events)",
+            b.display()
+        );
     }
-    let (cold_runs, warm_runs, batches, rss_invocations, load_secs) =
-        if smoke { (2, 20, 2, 100, 1) } else { (30, 300, 50, 1000, 10) };
+    let (cold_runs, warm_runs, batches, rss_invocations, load_secs) = if smoke {
+        (2, 20, 2, 100, 1)
+    } else {
+        (30, 300, 50, 1000, 10)
+    };
 
     let t = TestDb::new().await;
     let mut rows = Vec::new();
@@ -320,16 +381,36 @@ async fn main() {
     let env = base_env(&t.url);
     let status_ev = status_request(&uuid::Uuid::new_v4().to_string());
     let c = cold_starts(&api_bin, &env, &status_ev, cold_runs).await;
-    rows.push(row("cold start upload-api (spawn → first status response, incl. DB connect)", c, "≤ 40 ms", ""));
+    rows.push(row(
+        "cold start upload-api (spawn → first status response, incl. DB connect)",
+        c,
+        "≤ 40 ms",
+        "",
+    ));
     let one = queued_jobs_event(&t, 1).await;
     let c = cold_starts(&events_bin, &env, &one, cold_runs).await;
-    rows.push(row("cold start upload-events (spawn → first 1-record S3 event done)", c, "≤ 40 ms", ""));
+    rows.push(row(
+        "cold start upload-events (spawn → first 1-record S3 event done)",
+        c,
+        "≤ 40 ms",
+        "",
+    ));
     if let Some(dir) = &compare {
         let c = cold_starts(&dir.join("upload-api"), &env, &status_ev, cold_runs).await;
-        rows.push(row(&format!("cold start upload-api, {compare_label}"), c, "≤ 40 ms", "comparison build"));
+        rows.push(row(
+            &format!("cold start upload-api, {compare_label}"),
+            c,
+            "≤ 40 ms",
+            "comparison build",
+        ));
         let one = queued_jobs_event(&t, 1).await;
         let c = cold_starts(&dir.join("upload-events"), &env, &one, cold_runs).await;
-        rows.push(row(&format!("cold start upload-events, {compare_label}"), c, "≤ 40 ms", "comparison build"));
+        rows.push(row(
+            &format!("cold start upload-events, {compare_label}"),
+            c,
+            "≤ 40 ms",
+            "comparison build",
+        ));
     }
 
     // Warm invocations, through a round-trip-counting proxy.
@@ -338,24 +419,45 @@ async fn main() {
     let emu = Emulator::start().await;
     let mut api = spawn(&emu, &api_bin, &penv);
     let r = invoke_ok(&emu, &init_request()).await;
-    let job_id = serde_json::from_str::<Value>(r["body"].as_str().unwrap()).unwrap()["job_id"].as_str().unwrap().to_owned();
+    let job_id = serde_json::from_str::<Value>(r["body"].as_str().unwrap()).unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let _ = invoke_ok(&emu, &status_request(&job_id)).await;
     let mut trips = Vec::new();
-    for (what, ev) in [("init", init_request()), ("status", status_request(&job_id)), ("list", fixture("apigw-jobs.json"))] {
+    for (what, ev) in [
+        ("init", init_request()),
+        ("status", status_request(&job_id)),
+        ("list", fixture("apigw-jobs.json")),
+    ] {
         proxy.reset();
         let _ = invoke_ok(&emu, &ev).await;
         trips.push(format!("{what} {}", proxy.round_trips()));
     }
     let w = warm(&emu, (0..warm_runs).map(|_| init_request())).await;
-    rows.push(row("warm upload-api init (API Gateway v2 → 201)", w, "p50 ≤ 1.5 ms", ""));
+    rows.push(row(
+        "warm upload-api init (API Gateway v2 → 201)",
+        w,
+        "p50 ≤ 1.5 ms",
+        "",
+    ));
     let w = warm(&emu, (0..warm_runs).map(|_| status_request(&job_id))).await;
-    rows.push(row("warm upload-api status (API Gateway v2 → 200)", w, "p50 ≤ 1 ms", ""));
+    rows.push(row(
+        "warm upload-api status (API Gateway v2 → 200)",
+        w,
+        "p50 ≤ 1 ms",
+        "",
+    ));
 
     // Memory over many invocations.
     let pid = api.id();
     let mut rss_100 = 0;
     for i in 1..=rss_invocations {
-        let ev = if i % 2 == 0 { init_request() } else { status_request(&job_id) };
+        let ev = if i % 2 == 0 {
+            init_request()
+        } else {
+            status_request(&job_id)
+        };
         let _ = invoke_ok(&emu, &ev).await;
         if i == 100 {
             rss_100 = rss_kb(pid, "VmRSS:");
@@ -376,8 +478,16 @@ async fn main() {
     }
     proxy.reset();
     let w = warm(&emu, evs.into_iter()).await;
-    trips.push(format!("100-record event {}", proxy.round_trips() / batches as u64));
-    rows.push(row("warm upload-events, 100-record S3 event (100 jobs advanced)", w, "≤ 5 ms", ""));
+    trips.push(format!(
+        "100-record event {}",
+        proxy.round_trips() / batches as u64
+    ));
+    rows.push(row(
+        "warm upload-events, 100-record S3 event (100 jobs advanced)",
+        w,
+        "≤ 5 ms",
+        "",
+    ));
     let ev_hwm = rss_kb(events.id(), "VmHWM:");
     let _ = events.kill();
     let _ = events.wait();
@@ -389,11 +499,12 @@ async fn main() {
 
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let mut md = String::new();
-    md.push_str(&format!(
-        "| measurement | median | p99 | target | note |\n|---|---|---|---|---|\n"
-    ));
+    md.push_str("| measurement | median | p99 | target | note |\n|---|---|---|---|---|\n");
     for r in &rows {
-        md.push_str(&format!("| {} | {} | {} | {} | {} |\n", r.what, r.median, r.p99, r.target, r.note));
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            r.what, r.median, r.p99, r.target, r.note
+        ));
     }
     md.push_str(&format!(
         "\nDatabase round trips per invocation (counted on the wire, ReadyForQuery messages): {}. Targets: init 1, status 1, list 1, event batch 1.\n",
@@ -405,7 +516,9 @@ async fn main() {
     ));
     md.push_str(&format!(
         "\nBinaries measured ({}): upload-api {:.2} MB, upload-events {:.2} MB (target ≤ 8 MB).\n",
-        bin_dir.display(), size(&api_bin) as f64 / 1e6, size(&events_bin) as f64 / 1e6
+        bin_dir.display(),
+        size(&api_bin) as f64 / 1e6,
+        size(&events_bin) as f64 / 1e6
     ));
     match out {
         Some(p) => std::fs::write(&p, md).expect("write report"),
