@@ -102,6 +102,68 @@ async fn the_binary_serves_api_gateway_payloads() {
 }
 
 #[tokio::test]
+async fn logs_are_json_lines_without_tokens_signatures_or_passwords() {
+    let t = TestDb::new().await;
+    let mut url = url::Url::parse(&t.url).unwrap();
+    url.set_password(Some("pw-secret-123")).unwrap(); // trust auth ignores it
+    let emu = Emulator::start().await;
+    let mut e = env(url.as_str());
+    e.retain(|(k, _)| *k != "RUST_LOG");
+    e.push(("RUST_LOG", "debug".into()));
+    let ee: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut child = emu
+        .command(Path::new(BIN), &ee)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    emu.wait_ready(Duration::from_secs(30)).await.unwrap();
+    let Outcome::Response(r) = emu
+        .invoke(&fixture("apigw-init.json"), Duration::from_secs(20))
+        .await
+        .unwrap()
+    else {
+        panic!("error outcome")
+    };
+    assert_eq!(r["statusCode"], 201, "{r}");
+    let upload_url = body(&r)["upload_url"].as_str().unwrap().to_owned();
+    let signature = upload_url
+        .split("X-Amz-Signature=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stdout);
+    let mut request_lines = 0;
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON line: {line}"));
+        if v["message"] == "request" {
+            request_lines += 1;
+            assert_eq!(v["route"], "/upload/init");
+            assert_eq!(v["status"], 201);
+            assert!(
+                v["job_id"].is_string() && v["tenant_id"].is_string() && v["trace_id"].is_string()
+            );
+        }
+    }
+    assert_eq!(request_lines, 1, "{logs}");
+    let token = fixture("apigw-init.json")["headers"]["authorization"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for secret in [
+        token.as_str(),
+        &token[7..],
+        &signature,
+        "pw-secret-123",
+        "0123456789abcdef0123456789abcdef",
+    ] {
+        assert!(!logs.contains(secret), "logs leak {secret:?}:\n{logs}");
+    }
+}
+
+#[tokio::test]
 async fn a_missing_setting_stops_init_with_one_line_naming_it() {
     let emu = Emulator::start().await;
     let mut e = env("postgres://postgres@127.0.0.1:1/x");

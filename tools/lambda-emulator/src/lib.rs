@@ -121,6 +121,11 @@ impl Emulator {
     /// Spawns a bootstrap against this emulator with the environment Lambda
     /// sets, plus `env`.
     pub fn spawn(&self, binary: &Path, env: &[(&str, &str)]) -> std::io::Result<Child> {
+        self.command(binary, env).spawn()
+    }
+
+    /// The command [`Emulator::spawn`] runs, to adjust (e.g. capture stdout).
+    pub fn command(&self, binary: &Path, env: &[(&str, &str)]) -> Command {
         let name = binary
             .file_name()
             .and_then(|n| n.to_str())
@@ -141,7 +146,7 @@ impl Emulator {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.spawn()
+        cmd
     }
 }
 
