@@ -249,6 +249,10 @@ impl CountingProxy {
                     let Ok(server) = TcpStream::connect(upstream).await else {
                         return;
                     };
+                    // Without this, Nagle's algorithm plus delayed ACKs add
+                    // ~40 ms to any message split over several segments.
+                    let _ = server.set_nodelay(true);
+                    let _ = client.set_nodelay(true);
                     let (mut cr, mut cw) = client.into_split();
                     let (mut sr, mut sw) = server.into_split();
                     let up = async move {

@@ -38,8 +38,10 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 }
 
 fn ms(v: f64) -> String {
-    if v < 1.0 {
-        format!("{:.0} µs", v * 1000.0)
+    if v < 0.001 {
+        format!("{:.0} ns", v * 1e6)
+    } else if v < 1.0 {
+        format!("{:.1} µs", v * 1000.0)
     } else {
         format!("{v:.2} ms")
     }
