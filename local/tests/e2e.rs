@@ -11,7 +11,7 @@ use serde_json::json;
 use sha2::Digest;
 use upload_shared::testing::TestDb;
 
-async fn s3_get(s3: &str, bucket: &str, key: &str) -> Vec<u8> {
+fn s3_client(s3: &str) -> aws_sdk_s3::Client {
     let creds = aws_credential_types::Credentials::new(
         "local-access-key",
         "local-secret-key",
@@ -26,8 +26,76 @@ async fn s3_get(s3: &str, bucket: &str, key: &str) -> Vec<u8> {
         .force_path_style(true)
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .build();
-    let c = aws_sdk_s3::Client::from_conf(conf);
-    let o = c.get_object().bucket(bucket).key(key).send().await.unwrap();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+#[tokio::test]
+async fn a_multipart_upload_completion_is_notified_too() {
+    let t = TestDb::new().await;
+    let dir = temp_dir("multipart");
+    let s = StackProc::start(&dir, Some(&t.url), &[]);
+    let part1 = vec![7u8; 5 * 1024 * 1024];
+    let part2 = b"tail".to_vec();
+    let total = part1.len() + part2.len();
+    let job = init(
+        &s.api,
+        json!({"filename": "long interview.wav", "file_size": total, "account_id": "acct"}),
+    )
+    .await;
+    let key = job["file_key"].as_str().unwrap();
+    let c = s3_client(&s.s3);
+    let up = c
+        .create_multipart_upload()
+        .bucket("local-uploads")
+        .key(key)
+        .content_type("audio/wav")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let mut parts = Vec::new();
+    for (n, body) in [(1, part1), (2, part2)] {
+        let p = c
+            .upload_part()
+            .bucket("local-uploads")
+            .key(key)
+            .upload_id(id)
+            .part_number(n)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+        parts.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(n)
+                .e_tag(p.e_tag().unwrap())
+                .build(),
+        );
+    }
+    c.complete_multipart_upload()
+        .bucket("local-uploads")
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let st = wait_past_queued(&s.api, job["job_id"].as_str().unwrap(), 20).await;
+    assert_eq!(st["status"], "processing", "{st}");
+}
+
+async fn s3_get(s3: &str, bucket: &str, key: &str) -> Vec<u8> {
+    let o = s3_client(s3)
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
     o.body.collect().await.unwrap().into_bytes().to_vec()
 }
 
