@@ -156,10 +156,8 @@ pub async fn start(opts: Options) -> Result<Stack, String> {
         client: client.clone(),
         bucket: bucket.clone(),
     });
-    let api_db =
-        Db::new(config.db_settings().application_name("local-api")).map_err(|e| e.to_string())?;
-    let events_db = Db::new(config.db_settings().application_name("local-events"))
-        .map_err(|e| e.to_string())?;
+    let api_db = Db::new(config.db_settings("local-api")).map_err(|e| e.to_string())?;
+    let events_db = Db::new(config.db_settings("local-events")).map_err(|e| e.to_string())?;
     let events_state = Arc::new(EventsState {
         config: config.clone(),
         db: events_db,

@@ -242,26 +242,17 @@ impl Config {
         })
     }
 
-    /// The database settings the pool is built from.
-    pub fn db_settings(&self) -> DbSettingsFromConfig {
-        DbSettingsFromConfig(crate::db::DbSettings {
+    /// The database settings the pool is built from; `application_name`
+    /// names the connections in `pg_stat_activity`.
+    pub fn db_settings(&self, application_name: &str) -> crate::db::DbSettings {
+        crate::db::DbSettings {
             url: self.database_url.clone(),
             pool_max: self.db_pool_max,
             connect_timeout: self.db_connect_timeout,
             statement_timeout: self.db_statement_timeout,
             max_idle: self.db_max_idle,
-            application_name: None,
-        })
-    }
-}
-
-/// Wrapper so callers can name the application before building the pool.
-pub struct DbSettingsFromConfig(pub crate::db::DbSettings);
-
-impl DbSettingsFromConfig {
-    pub fn application_name(mut self, name: &str) -> crate::db::DbSettings {
-        self.0.application_name = Some(name.to_owned());
-        self.0
+            application_name: Some(application_name.to_owned()),
+        }
     }
 }
 

@@ -237,13 +237,6 @@ impl DbError {
             },
         }
     }
-
-    pub fn sqlstate(&self) -> Option<&SqlState> {
-        match self {
-            DbError::Query(e) => e.code(),
-            _ => None,
-        }
-    }
 }
 
 /// Did this error end the connection? (Socket closed, or the server
@@ -368,10 +361,6 @@ impl Db {
             statement_timeout: settings.statement_timeout,
             acquire_timeout: settings.connect_timeout + Duration::from_millis(500),
         })
-    }
-
-    pub fn pool(&self) -> &Pool {
-        &self.pool
     }
 
     /// Opens one connection if none is open, so the first request does not

@@ -60,16 +60,7 @@ fn db_err(context: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> M
 pub fn one_line(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => {
-            let mut s = e.to_string();
-            let mut src = std::error::Error::source(e);
-            while let Some(inner) = src {
-                s.push_str(": ");
-                s.push_str(&inner.to_string());
-                src = inner.source();
-            }
-            s
-        }
+        None => crate::db::error_chain(e),
     }
 }
 

@@ -13,11 +13,16 @@ use crate::objects::{HeadFuture, ObjectHead, ObjectInfo, StoreError};
 /// SDK would sign a CRC32 of the empty body into presigned PUT URLs, and every
 /// browser upload would fail its checksum.
 pub async fn client(config: &Config) -> aws_sdk_s3::Client {
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    client_from_sdk_config(config, &sdk_config(config).await)
+}
+
+/// The AWS settings from the environment (credentials as Lambda provides
+/// them), for the configured region.
+pub async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(config.aws_region.clone()))
         .load()
-        .await;
-    client_from_sdk_config(config, &shared)
+        .await
 }
 
 /// As [`client`], from an already loaded SDK config (tests pass static

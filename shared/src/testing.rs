@@ -193,11 +193,6 @@ impl TestDb {
         u.set_port(Some(proxy.port())).expect("port");
         u.to_string()
     }
-
-    /// The admin URL of the test server with this database (for child processes).
-    pub fn database_url(&self) -> &str {
-        &self.url
-    }
 }
 
 impl Drop for TestDb {
@@ -235,7 +230,12 @@ pub struct CountingProxy {
 
 impl CountingProxy {
     pub async fn start(upstream: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        Self::start_at("127.0.0.1:0".parse().expect("addr"), upstream).await
+    }
+
+    /// A proxy listening on `listen` (e.g. where a database "comes back").
+    pub async fn start_at(listen: SocketAddr, upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind(listen).await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
         let round_trips = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(AtomicU64::new(0));

@@ -36,12 +36,9 @@ impl AppState {
     /// Builds the state from configuration: pool (not connected yet), S3
     /// client from the environment's credentials, JWT key.
     pub async fn from_config(config: Config) -> Result<Arc<Self>, String> {
-        let db = Db::new(config.db_settings().application_name("upload-api"))
+        let db = Db::new(config.db_settings("upload-api"))
             .map_err(|e| format!("invalid configuration: DATABASE_URL {e}"))?;
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(config.aws_region.clone()))
-            .load()
-            .await;
+        let sdk = upload_shared::s3::sdk_config(&config).await;
         let client = upload_shared::s3::client_from_sdk_config(&config, &sdk);
         Ok(Arc::new(Self::new(
             config,

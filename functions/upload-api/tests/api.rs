@@ -883,3 +883,23 @@ async fn database_down_is_503_with_retry_after_quickly() {
     }
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn the_api_recovers_by_itself_when_the_database_returns() {
+    let app = TestApp::new().await;
+    let down = refused_addr();
+    let mut s = DbSettings::new(app.t.url_via(down));
+    s.connect_timeout = Duration::from_millis(500);
+    let state = state_for(
+        config(&app.t.url, &[]),
+        Db::new(s).unwrap(),
+        Arc::new(MemoryObjects::default()),
+    );
+    let tok = good_token(TENANT);
+    let (st, _, _) = call(&state, req("GET", "/upload/jobs", Some(&tok), None)).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+    // The database comes back at the same address: the same state serves again.
+    let _proxy = CountingProxy::start_at(down, app.t.server_addr()).await;
+    let (st, _, body) = call(&state, req("GET", "/upload/jobs", Some(&tok), None)).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+}

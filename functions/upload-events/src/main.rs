@@ -13,7 +13,7 @@ use upload_shared::{Config, Db, logging};
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init_json();
     let config = Config::from_env_or_exit();
-    let db = match Db::new(config.db_settings().application_name("upload-events")) {
+    let db = match Db::new(config.db_settings("upload-events")) {
         Ok(db) => db,
         Err(e) => {
             tracing::error!(

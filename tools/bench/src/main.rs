@@ -218,7 +218,7 @@ async fn http_load(t: &TestDb, seconds: u64) -> Vec<Row> {
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build();
     let client = upload_shared::s3::client_from_sdk_config(&config, &sdk);
-    let db = upload_shared::Db::new(config.db_settings().application_name("bench")).unwrap();
+    let db = upload_shared::Db::new(config.db_settings("bench")).unwrap();
     let state = Arc::new(upload_api::AppState::new(
         config,
         db,
