@@ -1,4 +1,4 @@
-//! Typed configuration from the environment (contract section 7).
+//! Typed configuration from the environment (docs/contract.md, "Configuration").
 //!
 //! Loaded once at init. A missing or invalid setting is a [`ConfigError`] that
 //! names the variable; the functions log it on one line and stop. Secrets are
@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
+
+use crate::db::{DbSettings, ParsedUrl};
 
 /// 500 MiB: the contract's "500 MB" default for `MAX_UPLOAD_BYTES`.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 500 * 1024 * 1024;
@@ -51,7 +53,8 @@ impl std::fmt::Debug for JwtSettings {
 
 #[derive(Clone)]
 pub struct Config {
-    pub database_url: SecretString,
+    /// `DATABASE_URL` (parsed once, TLS decided) and the `DB_*` pool settings.
+    pub db: DbSettings,
     pub upload_bucket: String,
     pub aws_region: String,
     pub upload_url_ttl: Duration,
@@ -60,10 +63,6 @@ pub struct Config {
     /// `None` when `INTERNAL_JWT_SECRET` is unset: bearer tokens are then refused.
     pub jwt: Option<JwtSettings>,
     pub allow_legacy_header_auth: bool,
-    pub db_pool_max: usize,
-    pub db_connect_timeout: Duration,
-    pub db_statement_timeout: Duration,
-    pub db_max_idle: Duration,
     pub s3_endpoint_url: Option<String>,
     /// Extra time a queued job gets after its URL expired before the reaper looks at it.
     pub reaper_grace: Duration,
@@ -74,10 +73,7 @@ pub struct Config {
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field(
-                "database_url",
-                &redact_url(self.database_url.expose_secret()),
-            )
+            .field("db", &self.db)
             .field("upload_bucket", &self.upload_bucket)
             .field("aws_region", &self.aws_region)
             .field("upload_url_ttl", &self.upload_url_ttl)
@@ -85,10 +81,6 @@ impl std::fmt::Debug for Config {
             .field("processing_timeout", &self.processing_timeout)
             .field("jwt", &self.jwt)
             .field("allow_legacy_header_auth", &self.allow_legacy_header_auth)
-            .field("db_pool_max", &self.db_pool_max)
-            .field("db_connect_timeout", &self.db_connect_timeout)
-            .field("db_statement_timeout", &self.db_statement_timeout)
-            .field("db_max_idle", &self.db_max_idle)
             .field("s3_endpoint_url", &self.s3_endpoint_url)
             .field("reaper_grace", &self.reaper_grace)
             .field("reaper_batch", &self.reaper_batch)
@@ -145,13 +137,6 @@ impl Config {
                 .filter(|v| !v.is_empty())
         };
         let required = |k: &'static str| get(k).ok_or_else(|| ConfigError::new(k, "is not set"));
-
-        let database_url = required("DATABASE_URL")?;
-        // Validate its shape now, so a typo stops init with a clear line
-        // instead of failing on the first request.
-        crate::db::DbSettings::parse_url(&database_url)
-            .map_err(|e| ConfigError::new("DATABASE_URL", e.to_string()))?;
-
         let upload_bucket = required("UPLOAD_BUCKET")?;
         if !valid_bucket_name(&upload_bucket) {
             return Err(ConfigError::new(
@@ -159,10 +144,6 @@ impl Config {
                 format!("is not a valid S3 bucket name ({upload_bucket:?})"),
             ));
         }
-        let aws_region = get("AWS_REGION")
-            .or_else(|| get("AWS_DEFAULT_REGION"))
-            .ok_or_else(|| ConfigError::new("AWS_REGION", "is not set"))?;
-
         let ttl = int(&get, "UPLOAD_URL_TTL_SECONDS", 300, 1, MAX_URL_TTL_SECONDS)?;
         let max_upload_bytes = int(
             &get,
@@ -172,71 +153,18 @@ impl Config {
             S3_SINGLE_PUT_LIMIT,
         )?;
         let processing_minutes = int(&get, "PROCESSING_TIMEOUT_MINUTES", 30, 1, 7 * 24 * 60)?;
-
-        let jwt = match get("INTERNAL_JWT_SECRET") {
-            None => None,
-            Some(secret) if secret.len() < 32 => {
-                return Err(ConfigError::new(
-                    "INTERNAL_JWT_SECRET",
-                    format!("must be at least 32 bytes (got {})", secret.len()),
-                ));
-            }
-            Some(secret) => Some(JwtSettings {
-                secret: SecretString::from(secret),
-                issuer: get("INTERNAL_JWT_ISSUER").unwrap_or_else(|| "eq-frontend".into()),
-                audience: get("INTERNAL_JWT_AUDIENCE").unwrap_or_else(|| "eq-backend".into()),
-            }),
-        };
-
-        let allow_legacy_header_auth = match get("ALLOW_LEGACY_HEADER_AUTH").as_deref() {
-            None => false,
-            Some(v) => parse_bool(v).ok_or_else(|| {
-                ConfigError::new(
-                    "ALLOW_LEGACY_HEADER_AUTH",
-                    format!("must be true or false (got {v:?})"),
-                )
-            })?,
-        };
-
-        let s3_endpoint_url = match get("S3_ENDPOINT_URL") {
-            None => None,
-            Some(u) => match url::Url::parse(&u) {
-                Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => Some(u),
-                _ => {
-                    return Err(ConfigError::new(
-                        "S3_ENDPOINT_URL",
-                        format!("must be an http(s) URL (got {u:?})"),
-                    ));
-                }
-            },
-        };
-
         Ok(Self {
-            database_url: SecretString::from(database_url),
+            db: db_settings(&get, required("DATABASE_URL")?)?,
             upload_bucket,
-            aws_region,
+            aws_region: get("AWS_REGION")
+                .or_else(|| get("AWS_DEFAULT_REGION"))
+                .ok_or_else(|| ConfigError::new("AWS_REGION", "is not set"))?,
             upload_url_ttl: Duration::from_secs(ttl),
             max_upload_bytes,
             processing_timeout: Duration::from_secs(processing_minutes * 60),
-            jwt,
-            allow_legacy_header_auth,
-            db_pool_max: int(&get, "DB_POOL_MAX", 2, 1, 64)? as usize,
-            db_connect_timeout: Duration::from_millis(int(
-                &get,
-                "DB_CONNECT_TIMEOUT_MS",
-                3000,
-                100,
-                60_000,
-            )?),
-            db_statement_timeout: Duration::from_millis(int(
-                &get,
-                "DB_STATEMENT_TIMEOUT_MS",
-                5000,
-                100,
-                600_000,
-            )?),
-            db_max_idle: Duration::from_secs(int(&get, "DB_MAX_IDLE_SECONDS", 240, 1, 3600)?),
-            s3_endpoint_url,
+            jwt: jwt_settings(&get)?,
+            allow_legacy_header_auth: boolean(&get, "ALLOW_LEGACY_HEADER_AUTH")?,
+            s3_endpoint_url: s3_endpoint(&get)?,
             reaper_grace: Duration::from_secs(int(&get, "REAPER_GRACE_SECONDS", 300, 0, 86_400)?),
             reaper_batch: int(&get, "REAPER_BATCH_SIZE", 100, 1, 1000)? as i64,
         })
@@ -244,15 +172,83 @@ impl Config {
 
     /// The database settings the pool is built from; `application_name`
     /// names the connections in `pg_stat_activity`.
-    pub fn db_settings(&self, application_name: &str) -> crate::db::DbSettings {
-        crate::db::DbSettings {
-            url: self.database_url.clone(),
-            pool_max: self.db_pool_max,
-            connect_timeout: self.db_connect_timeout,
-            statement_timeout: self.db_statement_timeout,
-            max_idle: self.db_max_idle,
+    pub fn db_settings(&self, application_name: &str) -> DbSettings {
+        DbSettings {
             application_name: Some(application_name.to_owned()),
+            ..self.db.clone()
         }
+    }
+}
+
+/// `DATABASE_URL`, parsed here once (a typo stops init with a clear line
+/// instead of failing on the first request), and the pool's `DB_*` settings.
+fn db_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    url: String,
+) -> Result<DbSettings, ConfigError> {
+    let url =
+        ParsedUrl::parse(&url).map_err(|e| ConfigError::new("DATABASE_URL", e.to_string()))?;
+    let ms = |var, default, min, max| int(get, var, default, min, max).map(Duration::from_millis);
+    Ok(DbSettings {
+        url,
+        pool_max: int(get, "DB_POOL_MAX", DbSettings::DEFAULT_POOL_MAX, 1, 64)? as usize,
+        connect_timeout: ms(
+            "DB_CONNECT_TIMEOUT_MS",
+            DbSettings::DEFAULT_CONNECT_TIMEOUT_MS,
+            100,
+            60_000,
+        )?,
+        statement_timeout: ms(
+            "DB_STATEMENT_TIMEOUT_MS",
+            DbSettings::DEFAULT_STATEMENT_TIMEOUT_MS,
+            100,
+            600_000,
+        )?,
+        max_idle: Duration::from_secs(int(
+            get,
+            "DB_MAX_IDLE_SECONDS",
+            DbSettings::DEFAULT_MAX_IDLE_SECONDS,
+            1,
+            3600,
+        )?),
+        application_name: None,
+    })
+}
+
+fn jwt_settings(get: &impl Fn(&str) -> Option<String>) -> Result<Option<JwtSettings>, ConfigError> {
+    match get("INTERNAL_JWT_SECRET") {
+        None => Ok(None),
+        Some(secret) if secret.len() < 32 => Err(ConfigError::new(
+            "INTERNAL_JWT_SECRET",
+            format!("must be at least 32 bytes (got {})", secret.len()),
+        )),
+        Some(secret) => Ok(Some(JwtSettings {
+            secret: SecretString::from(secret),
+            issuer: get("INTERNAL_JWT_ISSUER").unwrap_or_else(|| "eq-frontend".into()),
+            audience: get("INTERNAL_JWT_AUDIENCE").unwrap_or_else(|| "eq-backend".into()),
+        })),
+    }
+}
+
+fn s3_endpoint(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(u) = get("S3_ENDPOINT_URL") else {
+        return Ok(None);
+    };
+    match url::Url::parse(&u) {
+        Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => Ok(Some(u)),
+        _ => Err(ConfigError::new(
+            "S3_ENDPOINT_URL",
+            format!("must be an http(s) URL (got {u:?})"),
+        )),
+    }
+}
+
+/// A boolean setting, `false` when unset.
+fn boolean(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<bool, ConfigError> {
+    match get(var).as_deref() {
+        None => Ok(false),
+        Some(v) => parse_bool(v)
+            .ok_or_else(|| ConfigError::new(var, format!("must be true or false (got {v:?})"))),
     }
 }
 
@@ -319,7 +315,7 @@ mod tests {
         assert_eq!(c.upload_url_ttl, Duration::from_secs(300));
         assert_eq!(c.max_upload_bytes, 500 * 1024 * 1024);
         assert_eq!(c.processing_timeout, Duration::from_secs(30 * 60));
-        assert_eq!(c.db_pool_max, 2);
+        assert_eq!(c.db.pool_max, 2);
         assert!(!c.allow_legacy_header_auth);
         assert!(c.jwt.is_none());
         assert!(c.s3_endpoint_url.is_none());

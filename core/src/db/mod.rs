@@ -16,189 +16,21 @@
 //!   are idempotent (conditional updates, inserts on a deterministic key), so
 //!   the retry cannot apply anything twice.
 
-use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{
     Hook, HookError, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
-use secrecy::{ExposeSecret, SecretString};
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Row, config::Host};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-/// How the connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsPolicy {
-    /// Plain TCP or a Unix socket: local hosts only.
-    Disabled,
-    /// TLS with the server certificate verified against the web PKI roots and
-    /// the host name (SNI sent). Used for `sslmode=require` and `verify-full`.
-    Verified,
-}
+mod settings;
+mod tls;
 
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum DbConfigError {
-    #[error("is not a valid connection string: {0}")]
-    Invalid(String),
-    #[error("names no host")]
-    NoHost,
-    #[error(
-        "sslmode={0} is only allowed for local hosts; remote databases (Neon) need sslmode=require or verify-full"
-    )]
-    PlaintextRemote(String),
-    #[error("has an unsupported sslmode={0} (use disable, require or verify-full)")]
-    UnknownSslMode(String),
-}
-
-/// What the URL says, after the TLS policy was decided.
-pub struct ParsedUrl {
-    pub pg: tokio_postgres::Config,
-    pub tls: TlsPolicy,
-    pub local: bool,
-}
-
-impl std::fmt::Debug for ParsedUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ParsedUrl")
-            .field("hosts", &self.pg.get_hosts())
-            .field("ports", &self.pg.get_ports())
-            .field("dbname", &self.pg.get_dbname())
-            .field("user", &self.pg.get_user())
-            .field("tls", &self.tls)
-            .field("local", &self.local)
-            .finish()
-    }
-}
-
-/// Is this host on this machine (loopback address, `localhost`, Unix socket)?
-pub fn is_local_host(host: &Host) -> bool {
-    match host {
-        Host::Unix(_) => true,
-        Host::Tcp(h) => {
-            let h = h.trim_start_matches('[').trim_end_matches(']');
-            h.eq_ignore_ascii_case("localhost")
-                || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-        }
-    }
-}
-
-pub struct DbSettings {
-    pub url: SecretString,
-    pub pool_max: usize,
-    pub connect_timeout: Duration,
-    pub statement_timeout: Duration,
-    pub max_idle: Duration,
-    pub application_name: Option<String>,
-}
-
-impl DbSettings {
-    /// Settings with the contract's defaults, for tools and tests.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: SecretString::from(url.into()),
-            pool_max: 2,
-            connect_timeout: Duration::from_secs(3),
-            statement_timeout: Duration::from_secs(5),
-            max_idle: Duration::from_secs(240),
-            application_name: None,
-        }
-    }
-
-    /// Parses a libpq-style URL or key/value string and decides TLS.
-    ///
-    /// `sslmode` is handled here rather than by tokio-postgres, whose `require`
-    /// does not verify certificates and which does not know `verify-full`.
-    pub fn parse_url(url: &str) -> Result<ParsedUrl, DbConfigError> {
-        let (rest, sslmode) = split_sslmode(url)?;
-        let pg: tokio_postgres::Config = rest
-            .parse()
-            .map_err(|e: tokio_postgres::Error| DbConfigError::Invalid(e.to_string()))?;
-        if pg.get_hosts().is_empty() {
-            return Err(DbConfigError::NoHost);
-        }
-        let local = pg.get_hosts().iter().all(is_local_host);
-        let tls = match sslmode.as_deref() {
-            None if local => TlsPolicy::Disabled,
-            None => TlsPolicy::Verified,
-            Some("disable" | "allow" | "prefer") if local => TlsPolicy::Disabled,
-            Some(m @ ("disable" | "allow" | "prefer")) => {
-                return Err(DbConfigError::PlaintextRemote(m.to_owned()));
-            }
-            Some("require" | "verify-ca" | "verify-full") => TlsPolicy::Verified,
-            Some(other) => return Err(DbConfigError::UnknownSslMode(other.to_owned())),
-        };
-        let mut pg = pg;
-        pg.ssl_mode(match tls {
-            TlsPolicy::Disabled => tokio_postgres::config::SslMode::Disable,
-            TlsPolicy::Verified => tokio_postgres::config::SslMode::Require,
-        });
-        Ok(ParsedUrl { pg, tls, local })
-    }
-}
-
-/// Removes `sslmode` from the connection string and returns it separately.
-fn split_sslmode(url: &str) -> Result<(String, Option<String>), DbConfigError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let Some((base, query)) = url.split_once('?') else {
-            return Ok((url.to_owned(), None));
-        };
-        let mut mode = None;
-        let kept: Vec<&str> = query
-            .split('&')
-            .filter(|pair| match pair.split_once('=') {
-                Some(("sslmode", v)) => {
-                    mode = Some(v.to_ascii_lowercase());
-                    false
-                }
-                _ => !pair.is_empty(),
-            })
-            .collect();
-        let rest = if kept.is_empty() {
-            base.to_owned()
-        } else {
-            format!("{base}?{}", kept.join("&"))
-        };
-        Ok((rest, mode))
-    } else {
-        let mut mode = None;
-        let kept: Vec<&str> = url
-            .split_whitespace()
-            .filter(|tok| match tok.split_once('=') {
-                Some(("sslmode", v)) => {
-                    mode = Some(v.trim_matches('\'').to_ascii_lowercase());
-                    false
-                }
-                _ => true,
-            })
-            .collect();
-        Ok((kept.join(" "), mode))
-    }
-}
-
-/// The rustls connector: web PKI roots compiled into the binary, so nothing is
-/// read from the file system at cold start. With TLS disabled the root store
-/// stays empty (it is never used).
-pub fn tls_connector(policy: TlsPolicy) -> MakeRustlsConnect {
-    let mut roots = rustls::RootCertStore::empty();
-    if policy == TlsPolicy::Verified {
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    }
-    tls_connector_with_roots(roots)
-}
-
-/// The connector with an explicit root store (tests use a private CA).
-pub fn tls_connector_with_roots(roots: rustls::RootCertStore) -> MakeRustlsConnect {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("aws-lc-rs supports the default TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    MakeRustlsConnect::new(config)
-}
+pub use settings::{DbConfigError, DbSettings, Endpoint, ParsedUrl, TlsPolicy, is_local_host};
+pub use tls::{tls_connector, tls_connector_with_roots};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -299,26 +131,18 @@ impl std::fmt::Debug for Db {
 impl Db {
     /// Builds the pool without connecting: an unreachable database never fails
     /// init; the first statement connects (see [`Db::warm_up`]).
-    pub fn new(settings: DbSettings) -> Result<Self, DbConfigError> {
-        let parsed = DbSettings::parse_url(settings.url.expose_secret())?;
-        Self::from_parsed(parsed, &settings, tls_connector)
+    pub fn new(settings: DbSettings) -> Self {
+        let tls = tls_connector(settings.url.tls);
+        Self::with_connector(settings, tls)
     }
 
-    /// As [`Db::new`], with a custom TLS root store (tests).
-    pub fn with_roots(
-        settings: DbSettings,
-        roots: rustls::RootCertStore,
-    ) -> Result<Self, DbConfigError> {
-        let parsed = DbSettings::parse_url(settings.url.expose_secret())?;
-        Self::from_parsed(parsed, &settings, move |_| tls_connector_with_roots(roots))
+    /// As [`Db::new`], trusting only `roots` (tests with a private CA).
+    pub fn with_roots(settings: DbSettings, roots: rustls::RootCertStore) -> Self {
+        Self::with_connector(settings, tls_connector_with_roots(roots))
     }
 
-    fn from_parsed(
-        parsed: ParsedUrl,
-        settings: &DbSettings,
-        tls: impl FnOnce(TlsPolicy) -> MakeRustlsConnect,
-    ) -> Result<Self, DbConfigError> {
-        let mut pg = parsed.pg;
+    fn with_connector(settings: DbSettings, tls: MakeRustlsConnect) -> Self {
+        let mut pg = settings.url.pg.clone();
         pg.connect_timeout(settings.connect_timeout);
         pg.keepalives(true);
         pg.keepalives_idle(Duration::from_secs(30));
@@ -329,7 +153,7 @@ impl Db {
         }
         let manager = Manager::from_config(
             pg,
-            tls(parsed.tls),
+            tls,
             ManagerConfig {
                 // Checks the socket state only: no query per checkout.
                 recycling_method: RecyclingMethod::Fast,
@@ -355,12 +179,12 @@ impl Db {
                 }
             }))
             .build()
-            .map_err(|e| DbConfigError::Invalid(e.to_string()))?;
-        Ok(Self {
+            .expect("a pool with a runtime set always builds");
+        Self {
             pool,
             statement_timeout: settings.statement_timeout,
             acquire_timeout: settings.connect_timeout + Duration::from_millis(500),
-        })
+        }
     }
 
     /// Opens one connection if none is open, so the first request does not
@@ -446,48 +270,5 @@ impl Db {
                 "expected at most one row, got {n}"
             ))),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_hosts_may_skip_tls_remote_ones_may_not() {
-        let p = DbSettings::parse_url("postgres://u@127.0.0.1:5432/db").unwrap();
-        assert_eq!(p.tls, TlsPolicy::Disabled);
-        assert!(p.local);
-        let p = DbSettings::parse_url("postgres://u@localhost/db?sslmode=disable").unwrap();
-        assert_eq!(p.tls, TlsPolicy::Disabled);
-        let p = DbSettings::parse_url("host=/var/run/postgresql user=postgres").unwrap();
-        assert!(p.local);
-        let p = DbSettings::parse_url("postgres://u@[::1]:5432/db").unwrap();
-        assert!(p.local);
-
-        let neon = "postgresql://neondb_owner:pw@ep-silent-waterfall-adtinpn1-pooler.c-2.us-east-1.aws.neon.tech/neondb?sslmode=require&channel_binding=require";
-        let p = DbSettings::parse_url(neon).unwrap();
-        assert_eq!(p.tls, TlsPolicy::Verified);
-        assert!(!p.local);
-        assert_eq!(p.pg.get_dbname(), Some("neondb"));
-
-        let p = DbSettings::parse_url("postgres://u@db.example.com/x?sslmode=verify-full").unwrap();
-        assert_eq!(p.tls, TlsPolicy::Verified);
-        // No sslmode on a remote host: verified TLS anyway.
-        let p = DbSettings::parse_url("postgres://u@db.example.com/x").unwrap();
-        assert_eq!(p.tls, TlsPolicy::Verified);
-
-        assert_eq!(
-            DbSettings::parse_url("postgres://u@db.example.com/x?sslmode=disable").unwrap_err(),
-            DbConfigError::PlaintextRemote("disable".into())
-        );
-        assert_eq!(
-            DbSettings::parse_url("postgres://u@db.example.com/x?sslmode=bogus").unwrap_err(),
-            DbConfigError::UnknownSslMode("bogus".into())
-        );
-        assert!(matches!(
-            DbSettings::parse_url("not a url at all").unwrap_err(),
-            DbConfigError::Invalid(_)
-        ));
     }
 }

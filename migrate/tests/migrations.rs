@@ -1,12 +1,13 @@
 //! The migration and the migration tool, against real PostgreSQL.
+#![allow(clippy::too_many_lines)] // tests read top to bottom
 
 use std::path::Path;
 use std::process::Command;
 
-use upload_shared::migrate::{self, StatusLine, UpOutcome};
-use upload_shared::repo::{self, AdvanceItem, AdvanceOutcome, NewJob};
-use upload_shared::testing::{TestDb, migrations_dir};
-use upload_shared::{FileKey, JobId, JobType, SafeFileName, TenantId};
+use upload_core::repo::{self, AdvanceOutcome, NewJob, UploadedObject};
+use upload_core::{FileKey, JobId, JobType, SafeFileName, TenantId};
+use upload_migrate::{self as migrate, StatusLine, UpOutcome};
+use upload_testkit::{TestDb, migrations_dir};
 use uuid::Uuid;
 
 fn migrate_bin() -> Command {
@@ -134,10 +135,10 @@ async fn applies_over_the_hand_made_production_schema() {
     assert!(repo::get_job(&t.db, tenant, id).await.unwrap().is_some());
     let res = repo::advance_batch(
         &t.db,
-        &[AdvanceItem {
-            tenant_id: tenant,
-            file_key: key.as_str().into(),
+        &[UploadedObject {
+            key: key.clone(),
             size: Some(10),
+            sequencer: None,
         }],
         1000,
     )

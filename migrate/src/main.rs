@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use upload_shared::migrate::{self, Expect, MigrateError, Op, StatusLine, Target, UpOutcome};
+use upload_migrate::{self as migrate, Expect, MigrateError, Op, StatusLine, Target, UpOutcome};
 
 const USAGE: &str = "usage: migrate <up|status|verify|down> [--migrations-dir DIR] \
 [--expect-host HOST] [--expect-database NAME] [--yes]";
@@ -91,88 +91,85 @@ async fn run() -> Result<(), MigrateError> {
     migrate::guard(&target, &args.expect, args.op)?;
     let migrations = migrate::load_dir(&args.dir)?;
 
-    let client = migrate::connect(&url).await?;
+    let client = migrate::connect(&target.url).await?;
     let identity = migrate::server_identity(&client).await?;
     eprintln!("{}", migrate::describe(&target, &identity));
     migrate::guard_connected(&target, &args.expect, args.op, &identity)?;
 
     match args.op {
-        Op::Up => {
-            let done = migrate::up(&client, &migrations).await?;
-            if done.is_empty() {
-                println!(
-                    "up: nothing to apply ({} migrations already applied)",
-                    migrations.len()
-                );
-            }
-            for d in done {
-                match d {
-                    UpOutcome::Applied { version, name } => {
-                        println!("applied {version:03}_{name}")
-                    }
-                    UpOutcome::AppliedConcurrently { version, name } => {
-                        println!("skipped {version:03}_{name} (applied by a concurrent run)")
-                    }
-                }
-            }
-        }
+        Op::Up => print_up(&migrations, migrate::up(&client, &migrations).await?),
         Op::Down => match migrate::down(&client, &migrations).await? {
             Some(a) => println!("reverted {:03}_{}", a.version, a.name),
             None => println!("down: nothing to revert"),
         },
-        Op::Status => {
-            let lines = migrate::status(&client, &migrations).await?;
-            let mut changed = 0;
-            for l in &lines {
-                match l {
-                    StatusLine::Applied(a) => {
-                        println!(
-                            "{:03}_{}  applied {}",
-                            a.version,
-                            a.name,
-                            a.applied_at.to_rfc3339()
-                        )
-                    }
-                    StatusLine::Pending { version, name } => {
-                        println!("{version:03}_{name}  pending")
-                    }
-                    StatusLine::Changed(a) => {
-                        changed += 1;
-                        println!(
-                            "{:03}_{}  CHANGED since it was applied {}",
-                            a.version,
-                            a.name,
-                            a.applied_at.to_rfc3339()
-                        )
-                    }
-                    StatusLine::MissingFile(a) => {
-                        println!(
-                            "{:03}_{}  applied, but its file is missing",
-                            a.version, a.name
-                        )
-                    }
-                }
+        Op::Status => print_status(&migrate::status(&client, &migrations).await?)?,
+        Op::Verify => print_verify(&migrate::verify(&client).await?)?,
+    }
+    Ok(())
+}
+
+fn print_up(migrations: &[migrate::Migration], done: Vec<UpOutcome>) {
+    if done.is_empty() {
+        println!(
+            "up: nothing to apply ({} migrations already applied)",
+            migrations.len()
+        );
+    }
+    for d in done {
+        match d {
+            UpOutcome::Applied { version, name } => println!("applied {version:03}_{name}"),
+            UpOutcome::AppliedConcurrently { version, name } => {
+                println!("skipped {version:03}_{name} (applied by a concurrent run)")
             }
-            if changed > 0 {
-                return Err(MigrateError::Checksum(format!(
-                    "{changed} applied migration(s) changed since they were applied"
-                )));
-            }
-        }
-        Op::Verify => {
-            let drift = migrate::verify(&client).await?;
-            if !drift.is_empty() {
-                for d in &drift {
-                    eprintln!("drift: {d}");
-                }
-                return Err(MigrateError::Drift(format!(
-                    "verify failed: {} drift(s) from the expected schema",
-                    drift.len()
-                )));
-            }
-            println!("verify: schema matches (table, enums, columns, indexes)");
         }
     }
+}
+
+fn print_status(lines: &[StatusLine]) -> Result<(), MigrateError> {
+    let mut changed = 0;
+    for l in lines {
+        match l {
+            StatusLine::Applied(a) => println!(
+                "{:03}_{}  applied {}",
+                a.version,
+                a.name,
+                a.applied_at.to_rfc3339()
+            ),
+            StatusLine::Pending { version, name } => println!("{version:03}_{name}  pending"),
+            StatusLine::Changed(a) => {
+                changed += 1;
+                println!(
+                    "{:03}_{}  CHANGED since it was applied {}",
+                    a.version,
+                    a.name,
+                    a.applied_at.to_rfc3339()
+                )
+            }
+            StatusLine::MissingFile(a) => println!(
+                "{:03}_{}  applied, but its file is missing",
+                a.version, a.name
+            ),
+        }
+    }
+    if changed > 0 {
+        return Err(MigrateError::Checksum(format!(
+            "{changed} applied migration(s) changed since they were applied"
+        )));
+    }
+    Ok(())
+}
+
+fn print_verify(drift: &[String]) -> Result<(), MigrateError> {
+    if !drift.is_empty() {
+        for d in drift {
+            eprintln!("drift: {d}");
+        }
+        return Err(MigrateError::Drift(format!(
+            "verify failed: {} drift(s) from the expected schema",
+            drift.len()
+        )));
+    }
+    println!("verify: schema matches (table, enums, columns, indexes)");
     Ok(())
 }
 

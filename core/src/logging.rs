@@ -1,4 +1,4 @@
-//! JSON logs for Lambda (CloudWatch), readable logs for a terminal.
+//! JSON logs for Lambda (CloudWatch).
 
 use tracing_subscriber::EnvFilter;
 
@@ -16,14 +16,4 @@ pub fn init_json() {
         .with_ansi(false)
         .with_env_filter(filter)
         .try_init();
-}
-
-/// For tests: silent unless `TEST_LOG` is set.
-pub fn init_for_tests() {
-    if std::env::var_os("TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(EnvFilter::new("debug"))
-            .with_test_writer()
-            .try_init();
-    }
 }

@@ -8,8 +8,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer};
-use upload_shared::db::DbSettings;
-use upload_shared::{Db, DbError, JobId, TenantId, repo};
+use upload_core::db::DbSettings;
+use upload_core::{Db, DbError, JobId, TenantId, repo};
 
 /// Starts the fake server; returns its port, the CA's certificate and the SNI names seen.
 async fn fake_tls_postgres() -> (
@@ -79,7 +79,7 @@ async fn an_untrusted_certificate_is_refused_and_a_trusted_one_passes_the_handsh
     let url = format!("postgres://app:pw@localhost:{port}/neondb?sslmode=require");
 
     // Web PKI roots only: the private certificate is refused.
-    let db = Db::new(DbSettings::new(&url)).unwrap();
+    let db = Db::new(DbSettings::new(&url).unwrap());
     let e = repo::get_job(&db, TenantId(uuid::Uuid::new_v4()), JobId::new_random())
         .await
         .unwrap_err();
@@ -93,7 +93,7 @@ async fn an_untrusted_certificate_is_refused_and_a_trusted_one_passes_the_handsh
     // up, so the error is about the closed session, not the certificate).
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca).unwrap();
-    let db = Db::with_roots(DbSettings::new(&url), roots).unwrap();
+    let db = Db::with_roots(DbSettings::new(&url).unwrap(), roots);
     let e = repo::get_job(&db, TenantId(uuid::Uuid::new_v4()), JobId::new_random())
         .await
         .unwrap_err();

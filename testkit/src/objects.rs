@@ -1,28 +1,10 @@
-//! What the functions need from object storage, behind a small trait so
-//! handlers can be tested with a real S3-compatible server or an in-memory
-//! store of real objects.
+//! An in-memory object store for handler tests (the real S3 client is
+//! exercised against an S3-compatible server).
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectInfo {
-    pub size: i64,
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("object storage error: {0}")]
-pub struct StoreError(pub String);
-
-pub type HeadFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Option<ObjectInfo>, StoreError>> + Send + 'a>>;
-
-/// HEAD of one object: `Ok(None)` when it does not exist.
-pub trait ObjectHead: Send + Sync {
-    fn head<'a>(&'a self, key: &'a str) -> HeadFuture<'a>;
-}
+use upload_core::objects::{HeadFuture, ObjectHead, ObjectInfo, StoreError};
 
 /// Objects held in memory (tests of the handlers; the real S3 client is
 /// exercised against an S3-compatible server).

@@ -1,8 +1,8 @@
 //! Property tests of the one key layout and the file-name sanitiser.
 
 use proptest::prelude::*;
-use upload_shared::domain::{MAX_KEY_BYTES, MAX_SAFE_NAME_BYTES};
-use upload_shared::{FileKey, JobId, SafeFileName, TenantId};
+use upload_core::domain::{MAX_KEY_BYTES, MAX_SAFE_NAME_BYTES};
+use upload_core::{FileKey, JobId, SafeFileName, TenantId};
 use uuid::Uuid;
 
 fn any_uuid() -> impl Strategy<Value = Uuid> {

@@ -1,0 +1,190 @@
+//! queued → processing for uploaded objects, many in one statement (S3
+//! events, `/upload/complete`, the reaper's recovery).
+
+use tokio_postgres::Row;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+use super::{JobTrace, decode, parse_enum};
+use crate::db::{Db, DbError};
+use crate::domain::{FileKey, JobId, JobStatus, TenantId};
+
+/// An object that arrived under a job's key, as an S3 event (or a HEAD)
+/// describes it. The key names its tenant and job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedObject {
+    pub key: FileKey,
+    /// The object's size; `None` skips the size checks.
+    pub size: Option<i64>,
+    /// S3's event sequencer, when an event told it.
+    pub sequencer: Option<String>,
+}
+
+impl AsRef<UploadedObject> for UploadedObject {
+    fn as_ref(&self) -> &UploadedObject {
+        self
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdvanceOutcome {
+    /// queued → processing, by this call.
+    Advanced,
+    /// queued → failed by this call: the object was refused (`EMPTY_UPLOAD`,
+    /// `FILE_TOO_LARGE`, `SIZE_MISMATCH`).
+    Rejected { code: String },
+    /// The job was already past `queued` (duplicate, late or out-of-order
+    /// event): nothing changed.
+    AlreadyPast { status: JobStatus },
+    /// Another statement moved the job while this one ran: nothing changed here.
+    Concurrent,
+    /// The same object key appeared earlier in this batch; handled there.
+    DuplicateInBatch,
+    /// No job has this id with this tenant and key.
+    UnknownKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvanceResult {
+    pub outcome: AdvanceOutcome,
+    /// `None` for [`AdvanceOutcome::UnknownKey`].
+    pub job: Option<JobTrace>,
+    /// The job's status after this statement, as far as it can tell.
+    pub status: Option<JobStatus>,
+}
+
+/// Each object finds its job by primary key (the id in the key) and must
+/// match the job's tenant and key too.
+const ADVANCE_BATCH: &str = "
+WITH input AS (
+    SELECT t.id, t.tenant_id, t.file_key, t.size, t.ord
+    FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[])
+         WITH ORDINALITY AS t(id, tenant_id, file_key, size, ord)
+),
+firsts AS (
+    SELECT DISTINCT ON (id, tenant_id, file_key) id, tenant_id, file_key, size, ord
+    FROM input
+    ORDER BY id, tenant_id, file_key, ord
+),
+decided AS (
+    SELECT j.id, f.ord, f.size, j.file_size AS declared,
+           CASE
+               WHEN f.size IS NULL THEN NULL
+               WHEN f.size = 0 THEN 'EMPTY_UPLOAD'
+               WHEN f.size > $5 THEN 'FILE_TOO_LARGE'
+               WHEN j.file_size IS NOT NULL AND f.size <> j.file_size THEN 'SIZE_MISMATCH'
+           END AS reject_code
+    FROM firsts f
+    JOIN upload_jobs j ON j.id = f.id AND j.tenant_id = f.tenant_id AND j.file_key = f.file_key
+    WHERE j.status = 'queued'
+),
+moved AS (
+    UPDATE upload_jobs j SET
+        status = (CASE WHEN d.reject_code IS NULL THEN 'processing' ELSE 'failed' END)::jobstatus,
+        started_at = CASE WHEN d.reject_code IS NULL THEN now() ELSE j.started_at END,
+        completed_at = CASE WHEN d.reject_code IS NULL THEN j.completed_at ELSE now() END,
+        error_code = d.reject_code,
+        error_message = CASE d.reject_code
+            WHEN 'EMPTY_UPLOAD' THEN 'The uploaded file is empty (0 bytes).'
+            WHEN 'FILE_TOO_LARGE' THEN format('The uploaded file is %s bytes, more than the %s-byte limit.', d.size, $5)
+            WHEN 'SIZE_MISMATCH' THEN format('The uploaded file is %s bytes, but %s bytes were declared at init.', d.size, d.declared)
+        END,
+        updated_at = now()
+    FROM decided d
+    WHERE j.id = d.id AND j.status = 'queued'
+    RETURNING j.id, d.ord, j.status::text AS status, j.error_code
+)
+SELECT i.ord,
+       cur.id AS job_id, cur.tenant_id, cur.trace_id, cur.interaction_id,
+       cur.status::text AS seen_status,
+       m.status AS new_status, m.error_code AS new_error_code,
+       (i.ord <> f.ord) AS dup_in_batch
+FROM input i
+JOIN firsts f ON f.id = i.id AND f.tenant_id = i.tenant_id AND f.file_key = i.file_key
+LEFT JOIN upload_jobs cur ON cur.id = i.id AND cur.tenant_id = i.tenant_id AND cur.file_key = i.file_key
+LEFT JOIN moved m ON m.ord = i.ord
+ORDER BY i.ord";
+
+/// Advances every `queued` job named by `objects` to `processing` (or fails
+/// it when the object is empty, too large or not the declared size), in ONE
+/// statement. Returns one result per object, in order. Jobs past `queued` are
+/// never touched; two racing calls move a job once.
+pub async fn advance_batch<O: AsRef<UploadedObject>>(
+    db: &Db,
+    objects: &[O],
+    max_upload_bytes: u64,
+) -> Result<Vec<AdvanceResult>, DbError> {
+    if objects.is_empty() {
+        return Ok(Vec::new());
+    }
+    let objects = || objects.iter().map(AsRef::as_ref);
+    let ids: Vec<Uuid> = objects().map(|o| o.key.job().0).collect();
+    let tenants: Vec<Uuid> = objects().map(|o| o.key.tenant().0).collect();
+    let keys: Vec<&str> = objects().map(|o| o.key.as_str()).collect();
+    let sizes: Vec<Option<i64>> = objects().map(|o| o.size).collect();
+    let max = i64::try_from(max_upload_bytes).unwrap_or(i64::MAX);
+    let rows = db
+        .query(
+            ADVANCE_BATCH,
+            &[
+                (&ids, Type::UUID_ARRAY),
+                (&tenants, Type::UUID_ARRAY),
+                (&keys, Type::TEXT_ARRAY),
+                (&sizes, Type::INT8_ARRAY),
+                (&max, Type::INT8),
+            ],
+        )
+        .await?;
+    if rows.len() != ids.len() {
+        return Err(DbError::Decode(format!(
+            "advance returned {} rows for {} objects",
+            rows.len(),
+            ids.len()
+        )));
+    }
+    rows.iter().map(advance_result).collect()
+}
+
+fn advance_result(row: &Row) -> Result<AdvanceResult, DbError> {
+    let job_id: Option<Uuid> = decode(row.try_get("job_id"))?;
+    let Some(job_id) = job_id else {
+        return Ok(AdvanceResult {
+            outcome: AdvanceOutcome::UnknownKey,
+            job: None,
+            status: None,
+        });
+    };
+    let job = JobTrace {
+        job_id: JobId(job_id),
+        tenant_id: TenantId(decode(row.try_get("tenant_id"))?),
+        trace_id: decode(row.try_get("trace_id"))?,
+        interaction_id: decode(row.try_get("interaction_id"))?,
+    };
+    let seen: JobStatus = parse_enum(decode(row.try_get("seen_status"))?)?;
+    let new_status: Option<String> = decode(row.try_get("new_status"))?;
+    let dup: bool = decode(row.try_get("dup_in_batch"))?;
+    let (outcome, status) = match new_status {
+        Some(s) => {
+            let s: JobStatus = parse_enum(s)?;
+            if s == JobStatus::Processing {
+                (AdvanceOutcome::Advanced, Some(s))
+            } else {
+                let code: Option<String> = decode(row.try_get("new_error_code"))?;
+                (
+                    AdvanceOutcome::Rejected {
+                        code: code.unwrap_or_default(),
+                    },
+                    Some(s),
+                )
+            }
+        }
+        None if dup => (AdvanceOutcome::DuplicateInBatch, None),
+        None if seen == JobStatus::Queued => (AdvanceOutcome::Concurrent, None),
+        None => (AdvanceOutcome::AlreadyPast { status: seen }, Some(seen)),
+    };
+    Ok(AdvanceResult {
+        outcome,
+        job: Some(job),
+        status,
+    })
+}

@@ -1,0 +1,47 @@
+//! Helpers shared by the repository tests.
+#![allow(dead_code)]
+
+use upload_core::repo::{self, Created, NewJob, UploadedObject};
+use upload_core::{Db, FileKey, JobId, JobStatus, JobType, SafeFileName, TenantId};
+use uuid::Uuid;
+
+pub const MAX: u64 = 1_000_000;
+
+pub fn new_job(tenant: TenantId, name: &str, size: Option<i64>) -> NewJob {
+    let id = JobId::new_random();
+    NewJob {
+        id,
+        tenant_id: tenant,
+        user_id: "user-1".into(),
+        job_type: JobType::AudioTranscription,
+        file_key: FileKey::build(tenant, id, SafeFileName::new(name)),
+        file_name: name.into(),
+        mime_type: "audio/wav".into(),
+        file_size: size,
+        interaction_id: Uuid::new_v4(),
+        trace_id: Some(Uuid::new_v4().to_string()),
+        account_id: Some("acct-1".into()),
+        metadata_json: Some(r#"{"k":"v"}"#.into()),
+    }
+}
+
+pub async fn insert(db: &Db, job: &NewJob) {
+    let c = repo::create_queued_job(db, job).await.unwrap();
+    assert!(matches!(c, Created::New(_)));
+}
+
+pub fn item(job: &NewJob, size: Option<i64>) -> UploadedObject {
+    UploadedObject {
+        key: job.file_key.clone(),
+        size,
+        sequencer: None,
+    }
+}
+
+pub async fn status_of(db: &Db, job: &NewJob) -> JobStatus {
+    repo::get_job(db, job.tenant_id, job.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+}
