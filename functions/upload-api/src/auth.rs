@@ -1,5 +1,5 @@
-//! Who is calling, in the contract's order: the internal gateway JWT, then
-//! API Gateway JWT-authorizer claims, then (dev only) legacy headers.
+//! Who is calling, in this order: the internal gateway JWT, then API Gateway
+//! JWT-authorizer claims, then (dev only) legacy headers.
 //! The tenant comes only from here, never from a request body. Tokens are
 //! never logged.
 
@@ -8,8 +8,11 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use lambda_http::request::RequestContext;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use upload_shared::TenantId;
-use upload_shared::config::JwtSettings;
+use upload_core::TenantId;
+use upload_core::config::JwtSettings;
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 
 use crate::error::ApiError;
 
@@ -206,4 +209,40 @@ fn legacy(parts: &Parts) -> Result<Identity, ApiError> {
         user_id: user_id.to_owned(),
         source: "legacy-header",
     })
+}
+
+/// The ways to authenticate, for the OpenAPI document: the schemes by name,
+/// and the requirements (any one of them suffices).
+pub(crate) fn security_schemes() -> (
+    Vec<(&'static str, SecurityScheme)>,
+    Vec<SecurityRequirement>,
+) {
+    let bearer = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .bearer_format("JWT")
+        .description(Some(
+            "The internal gateway's HS256 JWT (claims tenant_id, user_id; iss, aud and exp \
+             checked, with 30 s leeway on exp), or, behind API Gateway's JWT authorizer, the claims \
+             it verified (tenant_id or custom:tenant_id; user_id or sub).",
+        ))
+        .build();
+    let legacy = |header: &str, what: &str| {
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            header,
+            &format!(
+                "Development only (ALLOW_LEGACY_HEADER_AUTH=true), with the other header: {what}."
+            ),
+        )))
+    };
+    let schemes = vec![
+        ("internalJwt", SecurityScheme::Http(bearer)),
+        ("legacyTenant", legacy("X-Tenant-ID", "the tenant's UUID")),
+        ("legacyUser", legacy("X-User-ID", "the user id")),
+    ];
+    let none: [&str; 0] = [];
+    let requirements = vec![
+        SecurityRequirement::new("internalJwt", none),
+        SecurityRequirement::new("legacyTenant", none).add("legacyUser", none),
+    ];
+    (schemes, requirements)
 }

@@ -1,20 +1,31 @@
-//! The API Lambda: wires config, logging, the pool and the S3 presigner once
-//! at init, then serves the router through `lambda_http`.
+//! The API Lambda: wires config, logging, the pool, the S3 client and the
+//! presigner once at init, then serves the router through `lambda_http`.
+
+use std::sync::Arc;
 
 use upload_api::{AppState, router};
-use upload_shared::{Config, logging};
+use upload_core::s3::{self, S3Objects};
+use upload_core::{Config, Db, logging};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     logging::init_json();
     let config = Config::from_env_or_exit();
-    let state = match AppState::from_config(config).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("{e}");
-            std::process::exit(1);
-        }
-    };
+    let db = Db::new(config.db_settings("upload-api"));
+    // Credentials from the environment, as Lambda provides them.
+    let sdk = s3::sdk_config(&config).await;
+    let client = s3::client_from_sdk_config(&config, &sdk);
+    let objects = Arc::new(S3Objects {
+        client: client.clone(),
+        bucket: config.upload_bucket.clone(),
+    });
+    let state = Arc::new(AppState::new(
+        config,
+        db,
+        client,
+        sdk.credentials_provider(),
+        objects,
+    ));
     // Connect early, in the background: an unreachable database must not
     // fail init (requests answer 503 until it is back).
     let db = state.db.clone();

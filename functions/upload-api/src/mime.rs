@@ -1,6 +1,6 @@
 //! MIME normalisation and the per-job-type allow-list.
 
-use upload_shared::JobType;
+use upload_core::JobType;
 
 /// Trims, lower-cases, drops parameters (`audio/webm;codecs=opus`) and maps
 /// aliases to one canonical type.

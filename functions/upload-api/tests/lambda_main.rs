@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use lambda_emulator::{Emulator, Outcome};
 use serde_json::Value;
-use upload_shared::testing::{TestDb, refused_addr};
+use upload_testkit::{TestDb, refused_addr};
 
 const BIN: &str = env!("CARGO_BIN_EXE_upload-api");
 

@@ -11,9 +11,8 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 use upload_api::{AppState, router};
-use upload_shared::objects::MemoryObjects;
-use upload_shared::testing::TestDb;
-use upload_shared::{Config, Db};
+use upload_core::{Config, Db};
+use upload_testkit::{MemoryObjects, TestDb};
 
 pub const JWT_SECRET: &str = "test-secret-0123456789-abcdefghijklmnop";
 pub const BUCKET: &str = "eq-uploads-test";
@@ -58,14 +57,8 @@ pub fn state_for(config: Config, db: Db, objects: Arc<MemoryObjects>) -> Arc<App
         .credentials_provider(provider.clone())
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build();
-    let client = upload_shared::s3::client_from_sdk_config(&config, &sdk);
-    Arc::new(AppState::with_objects(
-        config,
-        db,
-        client,
-        Some(provider),
-        objects,
-    ))
+    let client = upload_core::s3::client_from_sdk_config(&config, &sdk);
+    Arc::new(AppState::new(config, db, client, Some(provider), objects))
 }
 
 impl TestApp {
@@ -148,4 +141,24 @@ pub fn req(method: &str, path: &str, auth: Option<&str>, body: Option<Value>) ->
 pub fn init_body() -> Value {
     serde_json::json!({"filename": "Réunion équipe+notes (1).wav", "mime_type": "audio/x-wav",
                        "file_size": 1234, "account_id": "acct-9"})
+}
+
+/// Sends `r`, expects a problem+json answer with `status` and `code`, and
+/// that nothing was written; returns the body.
+pub async fn expect_error(
+    app: &TestApp,
+    r: Request<Body>,
+    status: StatusCode,
+    code: &str,
+) -> Value {
+    let before = app.rows().await;
+    let (st, h, body) = app.call(r).await;
+    assert_eq!(st, status, "{body}");
+    assert_eq!(h.get("content-type").unwrap(), "application/problem+json");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    assert!(body["title"].is_string() && body["type"].is_string());
+    assert_eq!(app.rows().await, before, "nothing written");
+    body
 }

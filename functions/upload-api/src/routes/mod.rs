@@ -1,0 +1,10 @@
+//! One module per route. What they share: [`extract`] (the caller, the JSON
+//! body) and [`job`] (the job status object).
+
+pub mod complete;
+pub mod init;
+pub mod jobs;
+pub mod status;
+
+mod extract;
+mod job;
