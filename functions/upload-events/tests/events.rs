@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use upload_events::{EventsError, EventsState, Kind, classify, decode_s3_key, handle};
-use upload_shared::db::DbSettings;
-use upload_shared::objects::MemoryObjects;
-use upload_shared::repo::{self, NewJob};
-use upload_shared::testing::{CountingProxy, TestDb, refused_addr};
-use upload_shared::{Config, Db, FileKey, JobId, JobStatus, JobType, SafeFileName, TenantId};
+use upload_core::db::DbSettings;
+use upload_core::repo::{self, NewJob};
+use upload_core::{Config, Db, FileKey, JobId, JobStatus, JobType, SafeFileName, TenantId};
+use upload_events::{EventsError, EventsState, Payload, handle};
+use upload_testkit::MemoryObjects;
+use upload_testkit::{CountingProxy, TestDb, refused_addr};
 use uuid::Uuid;
 
 const TENANT: &str = "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
@@ -39,11 +39,16 @@ fn state(url: &str, db: Db, objects: Arc<MemoryObjects>) -> EventsState {
     }
 }
 
-fn fixture(name: &str) -> Value {
+/// A sample payload, deserialized as the Lambda runtime does.
+fn fixture(name: &str) -> Payload {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../events")
         .join(name);
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn payload(v: Value) -> Payload {
+    serde_json::from_str(&v.to_string()).unwrap()
 }
 
 async fn job(db: &Db, tenant: TenantId, id: JobId, name: &str, size: Option<i64>) -> FileKey {
@@ -92,22 +97,6 @@ fn record(key: &str, size: i64) -> Value {
            "object": {"key": enc, "size": size, "eTag": "e", "sequencer": "00AB"}}})
 }
 
-#[test]
-fn keys_are_decoded_as_s3_encodes_them() {
-    assert_eq!(decode_s3_key("a+b%2Bc").unwrap(), "a b+c");
-    assert_eq!(
-        decode_s3_key("R%C3%A9union+%C3%A9quipe%2Bnotes+%281%29.wav").unwrap(),
-        "Réunion équipe+notes (1).wav"
-    );
-    assert_eq!(decode_s3_key("100%25+%26+%232").unwrap(), "100% & #2");
-    assert!(decode_s3_key("%FF%FE").is_none());
-    assert_eq!(classify(&fixture("s3-put.json")), Kind::S3);
-    assert_eq!(classify(&fixture("sqs-s3.json")), Kind::Sqs);
-    assert_eq!(classify(&fixture("s3-test-event.json")), Kind::S3TestEvent);
-    assert_eq!(classify(&fixture("scheduled.json")), Kind::Scheduled);
-    assert_eq!(classify(&json!({"hello": 1})), Kind::Unknown);
-}
-
 #[tokio::test]
 async fn fixtures_advance_their_jobs_and_duplicates_change_nothing() {
     let t = TestDb::new().await;
@@ -144,17 +133,20 @@ async fn fixtures_advance_their_jobs_and_duplicates_change_nothing() {
 
     let out = handle(&s, fixture("s3-test-event.json")).await.unwrap();
     assert_eq!(out["test_event"], true);
-    let err = handle(&s, json!({"detail": "?"})).await.unwrap_err();
+    let err = handle(&s, payload(json!({"detail": "?"})))
+        .await
+        .unwrap_err();
     assert!(matches!(err, EventsError::Unrecognized(_)));
     let diag: lambda_runtime::Diagnostic = err.into();
     assert_eq!(diag.error_type, "UnrecognizedEvent");
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)]
 async fn a_hundred_record_batch_is_one_round_trip_with_the_right_outcomes() {
     let t = TestDb::new().await;
     let proxy = CountingProxy::start(t.server_addr()).await;
-    let db = Db::new(DbSettings::new(t.url_via(proxy.addr))).unwrap();
+    let db = Db::new(DbSettings::new(t.url_via(proxy.addr)).unwrap());
     let s = state(&t.url, db, Arc::default());
     let tenant = TenantId(Uuid::new_v4());
     let other = TenantId(Uuid::new_v4());
@@ -216,7 +208,9 @@ async fn a_hundred_record_batch_is_one_round_trip_with_the_right_outcomes() {
         .await
         .unwrap();
     proxy.reset();
-    handle(&s, json!({"Records": records})).await.unwrap();
+    handle(&s, payload(json!({"Records": records})))
+        .await
+        .unwrap();
     assert_eq!(proxy.round_trips(), 1, "all records in one statement");
     for (jid, st, code) in expect {
         let j = repo::get_job(&t.db, tenant, jid)
@@ -244,7 +238,7 @@ async fn racing_invocations_move_a_job_once_and_both_succeed() {
     let tenant = TenantId(Uuid::new_v4());
     let jid = JobId::new_random();
     let k = job(&t.db, tenant, jid, "race.wav", None).await;
-    let ev = json!({"Records": [record(k.as_str(), 10)]});
+    let ev = payload(json!({"Records": [record(k.as_str(), 10)]}));
     let (x, y) = tokio::join!(handle(&s, ev.clone()), handle(&s, ev.clone()));
     x.unwrap();
     y.unwrap();
@@ -270,9 +264,9 @@ async fn database_down_fails_direct_invocations_and_every_sqs_message() {
         job(&t.db, tenant, id(jid), name, None).await;
     }
     let url = format!("postgres://postgres@{}/x", refused_addr());
-    let mut settings = DbSettings::new(&url);
+    let mut settings = DbSettings::new(&url).unwrap();
     settings.connect_timeout = std::time::Duration::from_millis(300);
-    let s = state(&url, Db::new(settings).unwrap(), Arc::default());
+    let s = state(&url, Db::new(settings), Arc::default());
 
     let err = handle(&s, fixture("s3-put.json")).await.unwrap_err();
     assert!(matches!(err, EventsError::Database(_)));
@@ -308,6 +302,7 @@ async fn database_down_fails_direct_invocations_and_every_sqs_message() {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)]
 async fn the_reaper_expires_recovers_times_out_and_never_double_handles() {
     let t = TestDb::new().await;
     let objects = Arc::new(MemoryObjects::default());
@@ -325,10 +320,10 @@ async fn the_reaper_expires_recovers_times_out_and_never_double_handles() {
     let stuck_key = job(&t.db, tenant, stuck, "stuck.wav", None).await;
     repo::advance_batch(
         &t.db,
-        &[repo::AdvanceItem {
-            tenant_id: tenant,
-            file_key: stuck_key.as_str().into(),
+        &[repo::UploadedObject {
+            key: stuck_key.clone(),
             size: Some(1),
+            sequencer: None,
         }],
         MAX as u64,
     )

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use lambda_emulator::{Emulator, Outcome};
 use serde_json::{Value, json};
-use upload_shared::repo::{self, NewJob};
-use upload_shared::testing::{TestDb, refused_addr};
-use upload_shared::{FileKey, JobId, JobStatus, JobType, SafeFileName, TenantId};
+use upload_core::repo::{self, NewJob};
+use upload_core::{FileKey, JobId, JobStatus, JobType, SafeFileName, TenantId};
+use upload_testkit::{TestDb, refused_addr};
 
 const BIN: &str = env!("CARGO_BIN_EXE_upload-events");
 
@@ -35,6 +35,7 @@ fn spawn(emu: &Emulator, db: &str) -> std::process::Child {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)]
 async fn the_binary_advances_jobs_and_reports_failures() {
     let t = TestDb::new().await;
     let tenant = TenantId::parse("3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f").unwrap();
@@ -80,6 +81,15 @@ async fn the_binary_advances_jobs_and_reports_failures() {
     assert!(matches!(o, Outcome::Response(_)), "{o:?}");
     let o = emu
         .invoke(&json!({"what": "is this"}), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let Outcome::Error(e) = o else {
+        panic!("{o:?}")
+    };
+    assert_eq!(e["errorType"], "UnrecognizedEvent");
+    // Not even an object: still the function's own error, not the runtime's.
+    let o = emu
+        .invoke(&json!(["s3:TestEvent"]), Duration::from_secs(20))
         .await
         .unwrap();
     let Outcome::Error(e) = o else {

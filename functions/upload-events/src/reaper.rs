@@ -1,0 +1,157 @@
+//! The scheduled reaper: queued jobs older than URL TTL + grace are checked
+//! against S3 (object present: advanced as its event would have; absent:
+//! failed/UPLOAD_EXPIRED); processing jobs older than the processing timeout
+//! are failed/PROCESSING_TIMEOUT. Bounded per run; overlapping runs never
+//! handle the same job (claims are leases).
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use upload_core::repo::{self, AdvanceOutcome, StaleQueued, UploadedObject};
+use upload_core::{FileKey, JobId, TenantId};
+
+use crate::{EventsError, EventsState, log};
+
+/// What one reaper run did.
+#[derive(Debug)]
+pub(crate) struct ReapReport {
+    pub claimed: usize,
+    pub recovered: usize,
+    pub expired: usize,
+    pub timed_out: usize,
+    pub head_errors: usize,
+}
+
+/// How long a reaper run holds its claim on a queued job.
+const CLAIM_LEASE_SECS: f64 = 240.0;
+/// Concurrent HEAD requests per run.
+const HEAD_CONCURRENCY: usize = 8;
+
+/// One reaper run.
+pub(crate) async fn reap(state: &EventsState) -> Result<ReapReport, EventsError> {
+    let cfg = &state.config;
+    let older = (cfg.upload_url_ttl + cfg.reaper_grace).as_secs_f64();
+    let claimed =
+        repo::claim_stale_queued(&state.db, older, CLAIM_LEASE_SECS, cfg.reaper_batch).await?;
+    let heads = head_all(state, &claimed).await;
+    let recovered = recover(state, &heads.present).await?;
+    let expired = expire(state, &heads.absent).await?;
+    let timed_out = time_out(state).await?;
+    let report = ReapReport {
+        claimed: claimed.len(),
+        recovered,
+        expired,
+        timed_out,
+        head_errors: heads.errors,
+    };
+    tracing::info!(
+        event = "reaper_run",
+        claimed = report.claimed,
+        recovered = report.recovered,
+        expired = report.expired,
+        timed_out = report.timed_out,
+        head_errors = report.head_errors,
+        "reaper finished"
+    );
+    Ok(report)
+}
+
+/// What HEAD said about the claimed jobs' objects.
+struct Heads {
+    /// Objects that exist, in claim order.
+    present: Vec<UploadedObject>,
+    /// Jobs whose object does not exist.
+    absent: Vec<(TenantId, JobId)>,
+    /// HEADs that failed; their jobs stay queued for a later run.
+    errors: usize,
+}
+
+/// HEADs each claimed object, a few at a time.
+async fn head_all(state: &EventsState, claimed: &[StaleQueued]) -> Heads {
+    let sem = Arc::new(Semaphore::new(HEAD_CONCURRENCY));
+    let mut set = JoinSet::new();
+    for (i, c) in claimed.iter().enumerate() {
+        let objects = state.objects.clone();
+        let key = c.file_key.clone();
+        let sem = sem.clone();
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            (i, objects.head(&key).await)
+        });
+    }
+    let mut present = Vec::new();
+    let mut absent = Vec::new();
+    let mut errors = 0;
+    while let Some(joined) = set.join_next().await {
+        let Ok((i, head)) = joined else { continue };
+        let c = &claimed[i];
+        match head {
+            Ok(Some(info)) => match FileKey::parse(&c.file_key) {
+                Ok(key) => present.push((
+                    i,
+                    UploadedObject {
+                        key,
+                        size: Some(info.size),
+                        sequencer: None,
+                    },
+                )),
+                Err(e) => {
+                    tracing::warn!(event = "foreign_key", job_id = %c.trace.job_id, key = %c.file_key, reason = %e, "job's key is outside the upload layout; left for later");
+                }
+            },
+            Ok(None) => absent.push((c.trace.tenant_id, c.trace.job_id)),
+            Err(e) => {
+                // Left queued; the lease expires and a later run retries.
+                errors += 1;
+                tracing::warn!(event = "reaper_head_failed", job_id = %c.trace.job_id, tenant_id = %c.trace.tenant_id, error = %e, "HEAD failed; will retry on a later run");
+            }
+        }
+    }
+    present.sort_by_key(|(i, _)| *i);
+    Heads {
+        present: present.into_iter().map(|(_, object)| object).collect(),
+        absent,
+        errors,
+    }
+}
+
+/// Advances the jobs whose object arrived without its event, exactly as the
+/// event would have; returns how many moved.
+async fn recover(state: &EventsState, present: &[UploadedObject]) -> Result<usize, EventsError> {
+    let results = repo::advance_batch(&state.db, present, state.config.max_upload_bytes).await?;
+    log::outcomes("reaper", present, &results);
+    Ok(results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.outcome,
+                AdvanceOutcome::Advanced | AdvanceOutcome::Rejected { .. }
+            )
+        })
+        .count())
+}
+
+/// Fails the jobs whose object never arrived; returns how many.
+async fn expire(state: &EventsState, absent: &[(TenantId, JobId)]) -> Result<usize, EventsError> {
+    let expired = repo::expire_queued(&state.db, absent).await?;
+    for t in &expired {
+        tracing::warn!(event = "expired", code = "UPLOAD_EXPIRED", job_id = %t.job_id, tenant_id = %t.tenant_id, trace_id = t.trace_id, interaction_id = %t.interaction_id, status = "failed", "no upload arrived; job failed");
+    }
+    Ok(expired.len())
+}
+
+/// Fails the jobs processing for too long; returns how many.
+async fn time_out(state: &EventsState) -> Result<usize, EventsError> {
+    let cfg = &state.config;
+    let timed_out = repo::timeout_processing(
+        &state.db,
+        cfg.processing_timeout.as_secs_f64(),
+        cfg.reaper_batch,
+    )
+    .await?;
+    for t in &timed_out {
+        tracing::warn!(event = "timed_out", code = "PROCESSING_TIMEOUT", job_id = %t.job_id, tenant_id = %t.tenant_id, trace_id = t.trace_id, interaction_id = %t.interaction_id, status = "failed", "processing took too long; job failed");
+    }
+    Ok(timed_out.len())
+}
