@@ -15,9 +15,10 @@ use axum::routing::{get, post};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use upload_core::{Config, Db};
 use upload_events::EventsState;
-use upload_shared::pg_cluster::{Cluster, free_port};
-use upload_shared::{Config, Db, migrate};
+use upload_migrate as migrate;
+use upload_testkit::pg_cluster::{Cluster, free_port};
 
 pub const DEFAULT_BUCKET: &str = "local-uploads";
 const UI: &str = include_str!("ui.html");
@@ -96,31 +97,7 @@ pub async fn start(opts: Options) -> Result<Stack, String> {
         .canonicalize()
         .map_err(|e| format!("--data-dir {}: {e}", opts.data_dir.display()))?;
 
-    let (database_url, cluster) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty())
-    {
-        Some(url) => (url, None),
-        None => {
-            let cluster = Cluster::start(&data_dir.join("postgres"), free_port(), false)
-                .map_err(|e| format!("cannot start PostgreSQL: {e}"))?;
-            let admin = migrate::connect(&cluster.url("postgres"))
-                .await
-                .map_err(|e| format!("cannot reach the local PostgreSQL: {e}"))?;
-            let exists = admin
-                .query_opt(
-                    "SELECT 1 FROM pg_database WHERE datname = 'upload_jobs'",
-                    &[],
-                )
-                .await
-                .map_err(|e| format!("cannot query the local PostgreSQL: {e}"))?;
-            if exists.is_none() {
-                admin
-                    .batch_execute("CREATE DATABASE upload_jobs")
-                    .await
-                    .map_err(|e| format!("cannot create database upload_jobs: {e}"))?;
-            }
-            (cluster.url("upload_jobs"), Some(cluster))
-        }
-    };
+    let (database_url, cluster) = database(&data_dir).await?;
     let stop_cluster_on_error = |e: String| {
         if let Some(c) = &cluster {
             c.stop();
@@ -135,68 +112,20 @@ pub async fn start(opts: Options) -> Result<Stack, String> {
     let s3_url = format!("http://{}", s3server::local_addr(&s3_listener));
     let api_url = format!("http://{}", s3server::local_addr(&api_listener));
     let config = local_config(&database_url, &bucket, &s3_url).map_err(stop_cluster_on_error)?;
-
-    let sdk = aws_config::SdkConfig::builder()
-        .region(aws_config::Region::new(config.aws_region.clone()))
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(
-                aws_credential_types::Credentials::new(
-                    s3server::ACCESS_KEY,
-                    s3server::SECRET_KEY,
-                    None,
-                    None,
-                    "local-stack",
-                ),
-            ),
-        )
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build();
-    let client = upload_shared::s3::client_from_sdk_config(&config, &sdk);
-    let objects = Arc::new(upload_shared::s3::S3Objects {
-        client: client.clone(),
-        bucket: bucket.clone(),
-    });
-    let api_db = Db::new(config.db_settings("local-api")).map_err(|e| e.to_string())?;
-    let events_db = Db::new(config.db_settings("local-events")).map_err(|e| e.to_string())?;
-    let events_state = Arc::new(EventsState {
-        config: config.clone(),
-        db: events_db,
-        objects: objects.clone(),
-    });
-    let api_state = Arc::new(upload_api::AppState::with_objects(
-        config.clone(),
-        api_db,
-        client,
-        sdk.credentials_provider(),
-        objects,
-    ));
+    let (api_state, events_state) = states(config);
 
     let (tx, rx) = mpsc::unbounded_channel();
     let drops = DropList::default();
-    let mut tasks = Vec::new();
     let (s3_dir, s3_bucket) = (data_dir.clone(), bucket.clone());
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = s3server::serve(s3_listener, s3_dir, s3_bucket, tx).await {
-            tracing::error!(error = %e, "S3 server stopped");
-        }
-    }));
-    tasks.push(tokio::spawn(deliver(
-        rx,
-        events_state.clone(),
-        drops.clone(),
-    )));
-    let reaper_state = events_state.clone();
-    let interval = opts.reaper_interval;
-    tasks.push(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        loop {
-            tick.tick().await;
-            let ev = serde_json::json!({"detail-type": "Scheduled Event", "source": "local-stack", "detail": {}});
-            if let Err(e) = upload_events::handle(&reaper_state, ev).await {
-                tracing::warn!(error = %e, "reaper run failed");
+    let mut tasks = vec![
+        tokio::spawn(async move {
+            if let Err(e) = s3server::serve(s3_listener, s3_dir, s3_bucket, tx).await {
+                tracing::error!(error = %e, "S3 server stopped");
             }
-        }
-    }));
+        }),
+        tokio::spawn(deliver(rx, events_state.clone(), drops.clone())),
+        tokio::spawn(reaper(events_state, opts.reaper_interval)),
+    ];
     let app = upload_api::router(api_state)
         .route("/", get(|| async { Html(UI) }))
         .route(
@@ -213,10 +142,87 @@ pub async fn start(opts: Options) -> Result<Stack, String> {
         api_url,
         s3_url,
         bucket,
-        database: upload_shared::config::redact_url(&database_url),
+        database: upload_core::config::redact_url(&database_url),
         cluster,
         tasks,
     })
+}
+
+/// `DATABASE_URL` when set; otherwise a PostgreSQL cluster of our own under
+/// `{data-dir}/postgres` with a database `upload_jobs`.
+async fn database(data_dir: &Path) -> Result<(String, Option<Cluster>), String> {
+    if let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        return Ok((url, None));
+    }
+    let cluster = Cluster::start(&data_dir.join("postgres"), free_port(), false)
+        .map_err(|e| format!("cannot start PostgreSQL: {e}"))?;
+    let admin = migrate::connect_url(&cluster.url("postgres"))
+        .await
+        .map_err(|e| format!("cannot reach the local PostgreSQL: {e}"))?;
+    let exists = admin
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname = 'upload_jobs'",
+            &[],
+        )
+        .await
+        .map_err(|e| format!("cannot query the local PostgreSQL: {e}"))?;
+    if exists.is_none() {
+        admin
+            .batch_execute("CREATE DATABASE upload_jobs")
+            .await
+            .map_err(|e| format!("cannot create database upload_jobs: {e}"))?;
+    }
+    Ok((cluster.url("upload_jobs"), Some(cluster)))
+}
+
+/// The API's and the events handler's state, on the local S3 server with its
+/// fixed credentials.
+fn states(config: Config) -> (Arc<upload_api::AppState>, Arc<EventsState>) {
+    let credentials = aws_credential_types::provider::SharedCredentialsProvider::new(
+        aws_credential_types::Credentials::new(
+            s3server::ACCESS_KEY,
+            s3server::SECRET_KEY,
+            None,
+            None,
+            "local-stack",
+        ),
+    );
+    let sdk = aws_config::SdkConfig::builder()
+        .region(aws_config::Region::new(config.aws_region.clone()))
+        .credentials_provider(credentials)
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let client = upload_core::s3::client_from_sdk_config(&config, &sdk);
+    let objects = Arc::new(upload_core::s3::S3Objects {
+        client: client.clone(),
+        bucket: config.upload_bucket.clone(),
+    });
+    let events = Arc::new(EventsState {
+        config: config.clone(),
+        db: Db::new(config.db_settings("local-events")),
+        objects: objects.clone(),
+    });
+    let api = Arc::new(upload_api::AppState::new(
+        config.clone(),
+        Db::new(config.db_settings("local-api")),
+        client,
+        sdk.credentials_provider(),
+        objects,
+    ));
+    (api, events)
+}
+
+/// The scheduled reaper, every `interval`.
+async fn reaper(state: Arc<EventsState>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tick.tick().await;
+        let ev = serde_json::json!({"detail-type": "Scheduled Event", "source": "local-stack", "detail": {}});
+        let ev = serde_json::from_value(ev).expect("a scheduled event");
+        if let Err(e) = upload_events::handle(&state, ev).await {
+            tracing::warn!(error = %e, "reaper run failed");
+        }
+    }
 }
 
 /// `POST /_local/drop-next-event {"key_contains": "..."}`: the next
@@ -244,6 +250,8 @@ async fn deliver(mut rx: mpsc::UnboundedReceiver<Value>, state: Arc<EventsState>
             continue;
         }
         let state = state.clone();
+        let ev: upload_events::Payload =
+            serde_json::from_value(ev).expect("any JSON is an events payload");
         tokio::spawn(async move {
             let mut delay = Duration::from_millis(200);
             for attempt in 1..=5 {
@@ -264,7 +272,7 @@ async fn deliver(mut rx: mpsc::UnboundedReceiver<Value>, state: Arc<EventsState>
 async fn apply_migrations(url: &str) -> Result<(), String> {
     let dir = migrations_dir();
     let ms = migrate::load_dir(&dir).map_err(|e| e.to_string())?;
-    let client = migrate::connect(url)
+    let client = migrate::connect_url(url)
         .await
         .map_err(|e| format!("cannot reach the database: {e}"))?;
     migrate::up(&client, &ms)

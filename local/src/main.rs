@@ -54,7 +54,7 @@ fn parse() -> Result<Options, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    upload_shared::logging::init_json();
+    upload_core::logging::init_json();
     let opts = match parse() {
         Ok(o) => o,
         Err(e) => {

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use upload_shared::pg_cluster::free_port;
+use upload_testkit::pg_cluster::free_port;
 
 pub const TENANT: &str = "00000000-0000-4000-8000-0000000000aa";
 

@@ -9,7 +9,7 @@ use base64::Engine;
 use common::*;
 use serde_json::json;
 use sha2::Digest;
-use upload_shared::testing::TestDb;
+use upload_testkit::TestDb;
 
 fn s3_client(s3: &str) -> aws_sdk_s3::Client {
     let creds = aws_credential_types::Credentials::new(

@@ -112,7 +112,6 @@ impl JobStatus {
     }
 }
 
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {what} {value:?}")]
 pub struct EnumError {
@@ -167,7 +166,6 @@ impl JobType {
         }
     }
 }
-
 
 /// One `upload_jobs` row (every column this service knows; extra columns added
 /// by other services are never selected).

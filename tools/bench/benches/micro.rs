@@ -11,9 +11,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use upload_api::auth::Authenticator;
 use upload_api::presign::Presigner;
-use upload_shared::config::JwtSettings;
-use upload_shared::db::{TlsPolicy, tls_connector};
-use upload_shared::{FileKey, JobId, SafeFileName, TenantId};
+use upload_core::config::JwtSettings;
+use upload_core::db::{TlsPolicy, tls_connector};
+use upload_core::{FileKey, JobId, SafeFileName, TenantId};
+use upload_events::Payload;
 
 fn presigner() -> Presigner {
     let creds = Credentials::new(
@@ -62,7 +63,7 @@ fn s3_event(n: usize) -> Value {
     json!({"Records": records})
 }
 
-fn benches(c: &mut Criterion) {
+fn presign(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -81,7 +82,9 @@ fn benches(c: &mut Criterion) {
             })
         },
     );
+}
 
+fn keys_and_tokens(c: &mut Criterion) {
     let tenant = TenantId(uuid::Uuid::new_v4());
     let job = JobId::new_random();
     c.bench_function("build + sanitise an object key", |b| {
@@ -118,14 +121,21 @@ fn benches(c: &mut Criterion) {
     c.bench_function("verify an HS256 gateway JWT", |b| {
         b.iter(|| black_box(auth.authenticate(&parts).unwrap()))
     });
+}
 
+fn events_and_tls(c: &mut Criterion) {
+    // From the raw JSON, as the Lambda runtime hands it over, to the objects
+    // the database batch gets.
     let raw = s3_event(100).to_string();
     c.bench_function("parse + decode a 100-record S3 event", |b| {
         b.iter(|| {
-            let v: Value = serde_json::from_str(black_box(&raw)).unwrap();
-            let items = upload_events::parse_s3_notification(&v, "eq-uploads-prod");
-            assert_eq!(items.len(), 100);
-            black_box(items)
+            let payload: Payload = serde_json::from_str(black_box(&raw)).unwrap();
+            let Payload::S3(notification) = payload else {
+                panic!("not an S3 notification")
+            };
+            let objects = notification.objects_created("eq-uploads-prod", None);
+            assert_eq!(objects.len(), 100);
+            black_box(objects)
         })
     });
 
@@ -140,6 +150,6 @@ fn benches(c: &mut Criterion) {
 criterion_group! {
     name = micro;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = benches
+    targets = presign, keys_and_tokens, events_and_tls
 }
 criterion_main!(micro);

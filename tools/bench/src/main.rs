@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use lambda_emulator::{Emulator, Outcome};
 use serde_json::{Value, json};
-use upload_shared::testing::{CountingProxy, TestDb};
-use upload_shared::{FileKey, JobId, SafeFileName, TenantId};
+use upload_core::{FileKey, JobId, SafeFileName, TenantId};
+use upload_testkit::{CountingProxy, TestDb};
 
 const TENANT: &str = "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
 const BUCKET: &str = "eq-uploads-test";
@@ -209,7 +209,7 @@ async fn http_load(t: &TestDb, seconds: u64) -> Vec<Row> {
     env.insert("AWS_REGION".into(), "us-east-1".into());
     env.insert("ALLOW_LEGACY_HEADER_AUTH".into(), "true".into());
     env.insert("DB_POOL_MAX".into(), "8".into());
-    let config = upload_shared::Config::from_lookup(|k| env.get(k).cloned()).expect("config");
+    let config = upload_core::Config::from_lookup(|k| env.get(k).cloned()).expect("config");
     let creds =
         aws_credential_types::Credentials::new("AKIDEXAMPLE", "secret", None, None, "bench");
     let sdk = aws_config::SdkConfig::builder()
@@ -217,13 +217,18 @@ async fn http_load(t: &TestDb, seconds: u64) -> Vec<Row> {
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build();
-    let client = upload_shared::s3::client_from_sdk_config(&config, &sdk);
-    let db = upload_shared::Db::new(config.db_settings("bench")).unwrap();
+    let client = upload_core::s3::client_from_sdk_config(&config, &sdk);
+    let db = upload_core::Db::new(config.db_settings("bench"));
+    let objects = Arc::new(upload_core::s3::S3Objects {
+        client: client.clone(),
+        bucket: config.upload_bucket.clone(),
+    });
     let state = Arc::new(upload_api::AppState::new(
         config,
         db,
         client,
         sdk.credentials_provider(),
+        objects,
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
