@@ -137,6 +137,10 @@ impl Config {
                 .filter(|v| !v.is_empty())
         };
         let required = |k: &'static str| get(k).ok_or_else(|| ConfigError::new(k, "is not set"));
+        // Checked in this order, so that with several bad settings the one
+        // named is the same as it always was.
+        let database_url = ParsedUrl::parse(&required("DATABASE_URL")?)
+            .map_err(|e| ConfigError::new("DATABASE_URL", e.to_string()))?;
         let upload_bucket = required("UPLOAD_BUCKET")?;
         if !valid_bucket_name(&upload_bucket) {
             return Err(ConfigError::new(
@@ -144,6 +148,9 @@ impl Config {
                 format!("is not a valid S3 bucket name ({upload_bucket:?})"),
             ));
         }
+        let aws_region = get("AWS_REGION")
+            .or_else(|| get("AWS_DEFAULT_REGION"))
+            .ok_or_else(|| ConfigError::new("AWS_REGION", "is not set"))?;
         let ttl = int(&get, "UPLOAD_URL_TTL_SECONDS", 300, 1, MAX_URL_TTL_SECONDS)?;
         let max_upload_bytes = int(
             &get,
@@ -154,17 +161,15 @@ impl Config {
         )?;
         let processing_minutes = int(&get, "PROCESSING_TIMEOUT_MINUTES", 30, 1, 7 * 24 * 60)?;
         Ok(Self {
-            db: db_settings(&get, required("DATABASE_URL")?)?,
             upload_bucket,
-            aws_region: get("AWS_REGION")
-                .or_else(|| get("AWS_DEFAULT_REGION"))
-                .ok_or_else(|| ConfigError::new("AWS_REGION", "is not set"))?,
+            aws_region,
             upload_url_ttl: Duration::from_secs(ttl),
             max_upload_bytes,
             processing_timeout: Duration::from_secs(processing_minutes * 60),
             jwt: jwt_settings(&get)?,
             allow_legacy_header_auth: boolean(&get, "ALLOW_LEGACY_HEADER_AUTH")?,
             s3_endpoint_url: s3_endpoint(&get)?,
+            db: db_settings(&get, database_url)?,
             reaper_grace: Duration::from_secs(int(&get, "REAPER_GRACE_SECONDS", 300, 0, 86_400)?),
             reaper_batch: int(&get, "REAPER_BATCH_SIZE", 100, 1, 1000)? as i64,
         })
@@ -180,14 +185,13 @@ impl Config {
     }
 }
 
-/// `DATABASE_URL`, parsed here once (a typo stops init with a clear line
-/// instead of failing on the first request), and the pool's `DB_*` settings.
+/// The pool's settings: `DATABASE_URL`, parsed once at init (a typo stops
+/// init with a clear line instead of failing on the first request), and the
+/// `DB_*` settings.
 fn db_settings(
     get: &impl Fn(&str) -> Option<String>,
-    url: String,
+    url: ParsedUrl,
 ) -> Result<DbSettings, ConfigError> {
-    let url =
-        ParsedUrl::parse(&url).map_err(|e| ConfigError::new("DATABASE_URL", e.to_string()))?;
     let ms = |var, default, min, max| int(get, var, default, min, max).map(Duration::from_millis);
     Ok(DbSettings {
         url,
@@ -347,6 +351,30 @@ mod tests {
             let e = load(&pairs).unwrap_err();
             assert_eq!(e.var, var, "{bad} should be refused: {e}");
         }
+    }
+
+    #[test]
+    fn with_several_bad_settings_the_first_in_order_is_named() {
+        let e = load(&[
+            (
+                "DATABASE_URL",
+                "postgres://u@db.example.com/x?sslmode=disable",
+            ),
+            ("UPLOAD_BUCKET", "Not_A_Bucket"),
+            ("AWS_REGION", "us-east-1"),
+            ("DB_POOL_MAX", "0"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "DATABASE_URL");
+        let e = load(&[
+            ("DATABASE_URL", "postgres://u@127.0.0.1/x"),
+            ("UPLOAD_BUCKET", "eq-uploads-dev"),
+            ("AWS_REGION", "us-east-1"),
+            ("DB_POOL_MAX", "0"),
+            ("S3_ENDPOINT_URL", "localhost:9000"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "S3_ENDPOINT_URL");
     }
 
     #[test]

@@ -38,11 +38,11 @@ async fn create_get_and_tenant_isolation() {
     // Another tenant's advance by the same key does nothing.
     let res = repo::advance_batch(
         &t.db,
-        &[UploadedObject {
-            key: FileKey::build(other, job.id, job.file_key.name().clone()),
-            size: Some(42),
-            sequencer: None,
-        }],
+        &[UploadedObject::at(
+            &FileKey::build(other, job.id, job.file_key.name().clone()),
+            Some(42),
+            None,
+        )],
         MAX,
     )
     .await

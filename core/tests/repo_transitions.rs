@@ -35,9 +35,9 @@ async fn every_allowed_transition_works_and_every_other_is_refused() {
     assert_eq!(row.status, JobStatus::Processing);
     assert!(row.started_at.is_some() && row.completed_at.is_none());
     assert!(row.updated_at >= row.created_at);
-    // refused from processing: fail from queued, advance again
+    // refused from processing: fail_queued, advance again
     assert!(
-        matches!(repo::fail_from(db, tenant, a.id, JobStatus::Queued, "E", "m").await.unwrap(), Transition::Refused(j) if j.status == JobStatus::Processing)
+        matches!(repo::fail_queued(db, tenant, a.id, "E", "m").await.unwrap(), Transition::Refused(j) if j.status == JobStatus::Processing)
     );
     let r = repo::advance_batch(db, &[item(&a, Some(10))], MAX)
         .await
@@ -65,9 +65,7 @@ async fn every_allowed_transition_works_and_every_other_is_refused() {
         Transition::Refused(_)
     ));
     assert!(matches!(
-        repo::fail_from(db, tenant, a.id, JobStatus::Queued, "E", "m")
-            .await
-            .unwrap(),
+        repo::fail_queued(db, tenant, a.id, "E", "m").await.unwrap(),
         Transition::Refused(_)
     ));
     let r = repo::advance_batch(db, &[item(&a, Some(10))], MAX)
@@ -112,17 +110,11 @@ async fn every_allowed_transition_works_and_every_other_is_refused() {
     // queued -> failed
     let c = new_job(tenant, "c.wav", None);
     insert(db, &c).await;
-    let Transition::Moved(f) = repo::fail_from(
-        db,
-        tenant,
-        c.id,
-        JobStatus::Queued,
-        "UPLOAD_REJECTED",
-        "No.",
-    )
-    .await
-    .unwrap() else {
-        panic!("fail from queued")
+    let Transition::Moved(f) = repo::fail_queued(db, tenant, c.id, "UPLOAD_REJECTED", "No.")
+        .await
+        .unwrap()
+    else {
+        panic!("fail_queued")
     };
     assert_eq!(f.status, JobStatus::Failed);
     assert!(f.completed_at.is_some() && f.started_at.is_none());
@@ -190,12 +182,12 @@ async fn batch_advance_is_one_round_trip_and_sorts_every_record() {
         item(&done, Some(7)),
         item(&fresh, Some(100)), // duplicate within the batch
         item(&unknown, Some(1)),
-        UploadedObject {
-            // another tenant's job id and name under our tenant
-            key: FileKey::build(tenant, foreign.id, foreign.file_key.name().clone()),
-            size: Some(7),
-            sequencer: None,
-        },
+        // another tenant's job id and name under our tenant
+        UploadedObject::at(
+            &FileKey::build(tenant, foreign.id, foreign.file_key.name().clone()),
+            Some(7),
+            None,
+        ),
     ];
     proxy.reset();
     let res = repo::advance_batch(&db, &items, MAX).await.unwrap();

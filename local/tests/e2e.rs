@@ -129,6 +129,7 @@ async fn upload_reaches_processing_and_the_bytes_round_trip() {
 }
 
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one scenario, read top to bottom
 async fn the_server_enforces_what_the_url_signs() {
     let t = TestDb::new().await;
     let dir = temp_dir("enforce");

@@ -66,6 +66,9 @@ fn both_functions_may_list_the_bucket_so_a_missing_key_is_404_not_403() {
         // anywhere is granted on `*`.
         for (a, r) in &g {
             assert_ne!(*r, "*", "{role} grants {a} on *");
+            if *r == bucket {
+                assert_eq!(*a, "s3:ListBucket", "{role} grants {a} on the bucket");
+            }
         }
     }
 }

@@ -133,17 +133,9 @@ async fn applies_over_the_hand_made_production_schema() {
     };
     repo::create_queued_job(&t.db, &job).await.unwrap();
     assert!(repo::get_job(&t.db, tenant, id).await.unwrap().is_some());
-    let res = repo::advance_batch(
-        &t.db,
-        &[UploadedObject {
-            key: key.clone(),
-            size: Some(10),
-            sequencer: None,
-        }],
-        1000,
-    )
-    .await
-    .unwrap();
+    let res = repo::advance_batch(&t.db, &[UploadedObject::at(&key, Some(10), None)], 1000)
+        .await
+        .unwrap();
     assert_eq!(res[0].outcome, AdvanceOutcome::Advanced);
     // The leftover types are untouched.
     let n: i64 = c

@@ -29,7 +29,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 mod settings;
 mod tls;
 
-pub use settings::{DbConfigError, DbSettings, Endpoint, ParsedUrl, TlsPolicy, is_local_host};
+pub use settings::{DbConfigError, DbSettings, Endpoint, ParsedUrl, TlsPolicy};
 pub use tls::{tls_connector, tls_connector_with_roots};
 
 #[derive(Debug, thiserror::Error)]

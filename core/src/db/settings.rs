@@ -42,6 +42,7 @@ impl std::fmt::Debug for ParsedUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ParsedUrl")
             .field("hosts", &self.pg.get_hosts())
+            .field("hostaddrs", &self.pg.get_hostaddrs())
             .field("ports", &self.pg.get_ports())
             .field("dbname", &self.pg.get_dbname())
             .field("user", &self.pg.get_user())

@@ -10,14 +10,46 @@ use crate::db::{Db, DbError};
 use crate::domain::{FileKey, JobId, JobStatus, TenantId};
 
 /// An object that arrived under a job's key, as an S3 event (or a HEAD)
-/// describes it. The key names its tenant and job.
+/// describes it, with the job it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadedObject {
-    pub key: FileKey,
+    job: JobId,
+    tenant: TenantId,
+    key: String,
     /// The object's size; `None` skips the size checks.
     pub size: Option<i64>,
     /// S3's event sequencer, when an event told it.
     pub sequencer: Option<String>,
+}
+
+impl UploadedObject {
+    /// An object under a parsed key: the key names its tenant and job.
+    pub fn at(key: &FileKey, size: Option<i64>, sequencer: Option<String>) -> Self {
+        Self {
+            job: key.job(),
+            tenant: key.tenant(),
+            key: key.as_str().to_owned(),
+            size,
+            sequencer,
+        }
+    }
+
+    /// The object under a job's stored key (the reaper's HEAD): the row
+    /// names the tenant and job, whatever the key's layout (rows the Python
+    /// service wrote before the cut-over included).
+    pub fn of_job(job: &JobTrace, key: &str, size: Option<i64>) -> Self {
+        Self {
+            job: job.job_id,
+            tenant: job.tenant_id,
+            key: key.to_owned(),
+            size,
+            sequencer: None,
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
 }
 
 impl AsRef<UploadedObject> for UploadedObject {
@@ -118,8 +150,8 @@ pub async fn advance_batch<O: AsRef<UploadedObject>>(
         return Ok(Vec::new());
     }
     let objects = || objects.iter().map(AsRef::as_ref);
-    let ids: Vec<Uuid> = objects().map(|o| o.key.job().0).collect();
-    let tenants: Vec<Uuid> = objects().map(|o| o.key.tenant().0).collect();
+    let ids: Vec<Uuid> = objects().map(|o| o.job.0).collect();
+    let tenants: Vec<Uuid> = objects().map(|o| o.tenant.0).collect();
     let keys: Vec<&str> = objects().map(|o| o.key.as_str()).collect();
     let sizes: Vec<Option<i64>> = objects().map(|o| o.size).collect();
     let max = i64::try_from(max_upload_bytes).unwrap_or(i64::MAX);

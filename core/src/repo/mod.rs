@@ -16,7 +16,7 @@ mod transition;
 pub use advance::{AdvanceOutcome, AdvanceResult, UploadedObject, advance_batch};
 pub use jobs::{Created, NewJob, PageCursor, create_queued_job, get_job, list_jobs};
 pub use reaper::{StaleQueued, claim_stale_queued, expire_queued, timeout_processing};
-pub use transition::{Transition, fail, fail_from, succeed};
+pub use transition::{Transition, fail, fail_queued, succeed};
 
 fn decode<T>(r: Result<T, tokio_postgres::Error>) -> Result<T, DbError> {
     r.map_err(|e| DbError::Decode(e.to_string()))

@@ -124,9 +124,19 @@ pub async fn fail(
     fail_from(db, tenant, id, JobStatus::Processing, code, message).await
 }
 
-/// `from` → failed (`queued` for an upload refused or abandoned,
-/// `processing` for the worker's [`fail`]).
-pub async fn fail_from(
+/// queued → failed (an upload refused or abandoned).
+pub async fn fail_queued(
+    db: &Db,
+    tenant: TenantId,
+    id: JobId,
+    code: &str,
+    message: &str,
+) -> Result<Transition, DbError> {
+    fail_from(db, tenant, id, JobStatus::Queued, code, message).await
+}
+
+/// `from` → failed.
+async fn fail_from(
     db: &Db,
     tenant: TenantId,
     id: JobId,

@@ -31,11 +31,7 @@ pub async fn insert(db: &Db, job: &NewJob) {
 }
 
 pub fn item(job: &NewJob, size: Option<i64>) -> UploadedObject {
-    UploadedObject {
-        key: job.file_key.clone(),
-        size,
-        sequencer: None,
-    }
+    UploadedObject::at(&job.file_key, size, None)
 }
 
 pub async fn status_of(db: &Db, job: &NewJob) -> JobStatus {

@@ -211,11 +211,7 @@ async fn idempotency_key_gives_one_row_and_the_same_job() {
     let fk = FileKey::parse(key).unwrap();
     repo::advance_batch(
         &app.t.db,
-        &[repo::UploadedObject {
-            key: fk,
-            size: Some(1234),
-            sequencer: None,
-        }],
+        &[repo::UploadedObject::at(&fk, Some(1234), None)],
         1_000_000,
     )
     .await

@@ -27,7 +27,7 @@ fn outcome(source: &str, object: &UploadedObject, result: &AdvanceResult) {
         ),
         None => (None, None, None, None),
     };
-    let key = object.key.as_str();
+    let key = object.key();
     let sequencer = object.sequencer.as_deref();
     // The fields every line about a known job carries, in this order.
     macro_rules! job_line {

@@ -75,11 +75,8 @@ fn uploaded_object(record: S3EventRecord, bucket: &str) -> Option<UploadedObject
         return None;
     }
     let object = record.s3.object;
-    Some(UploadedObject {
-        key: file_key(object.key.as_deref())?,
-        size: object.size,
-        sequencer: object.sequencer,
-    })
+    let key = file_key(object.key.as_deref())?;
+    Some(UploadedObject::at(&key, object.size, object.sequencer))
 }
 
 /// Decodes and parses a record's key; `None` (logged) when it is missing or

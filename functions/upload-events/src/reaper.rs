@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use upload_core::repo::{self, AdvanceOutcome, StaleQueued, UploadedObject};
-use upload_core::{FileKey, JobId, TenantId};
+use upload_core::{JobId, TenantId};
 
 use crate::{EventsError, EventsState, log};
 
@@ -87,19 +87,10 @@ async fn head_all(state: &EventsState, claimed: &[StaleQueued]) -> Heads {
         let Ok((i, head)) = joined else { continue };
         let c = &claimed[i];
         match head {
-            Ok(Some(info)) => match FileKey::parse(&c.file_key) {
-                Ok(key) => present.push((
-                    i,
-                    UploadedObject {
-                        key,
-                        size: Some(info.size),
-                        sequencer: None,
-                    },
-                )),
-                Err(e) => {
-                    tracing::warn!(event = "foreign_key", job_id = %c.trace.job_id, key = %c.file_key, reason = %e, "job's key is outside the upload layout; left for later");
-                }
-            },
+            Ok(Some(info)) => present.push((
+                i,
+                UploadedObject::of_job(&c.trace, &c.file_key, Some(info.size)),
+            )),
             Ok(None) => absent.push((c.trace.tenant_id, c.trace.job_id)),
             Err(e) => {
                 // Left queued; the lease expires and a later run retries.

@@ -320,11 +320,7 @@ async fn the_reaper_expires_recovers_times_out_and_never_double_handles() {
     let stuck_key = job(&t.db, tenant, stuck, "stuck.wav", None).await;
     repo::advance_batch(
         &t.db,
-        &[repo::UploadedObject {
-            key: stuck_key.clone(),
-            size: Some(1),
-            sequencer: None,
-        }],
+        &[repo::UploadedObject::at(&stuck_key, Some(1), None)],
         MAX as u64,
     )
     .await
@@ -376,4 +372,47 @@ async fn the_reaper_expires_recovers_times_out_and_never_double_handles() {
     let r = handle(&s, fixture("scheduled.json")).await.unwrap();
     assert_eq!(r["head_errors"], 1);
     assert_eq!(status(&t.db, tenant, later).await.0, JobStatus::Queued);
+}
+
+#[tokio::test]
+async fn the_reaper_handles_jobs_whose_stored_key_is_outside_the_layout() {
+    // Rows the Python service wrote before the cut-over may carry keys of
+    // another layout: the reaper goes by the row (tenant, id, stored key),
+    // so they are recovered or expired like any other, never left to clog
+    // the oldest-first claims.
+    let t = TestDb::new().await;
+    let objects = Arc::new(MemoryObjects::default());
+    let s = state(&t.url, t.db.clone(), objects.clone());
+    let tenant = TenantId(Uuid::new_v4());
+    let (uploaded, abandoned) = (JobId::new_random(), JobId::new_random());
+    let c = t.client().await;
+    for (id, key) in [
+        (uploaded, "uploads/legacy/take 1.wav"),
+        (abandoned, "uploads/legacy/never.wav"),
+    ] {
+        c.execute(
+            "INSERT INTO upload_jobs (id, tenant_id, user_id, file_key, file_name, interaction_id,
+                                      created_at, updated_at)
+             VALUES ($1, $2, 'py', $3, 'x.wav', gen_random_uuid(),
+                     now() - interval '10 minutes', now() - interval '10 minutes')",
+            &[&id.0, &tenant.0, &key],
+        )
+        .await
+        .unwrap();
+    }
+    objects.put("uploads/legacy/take 1.wav", 5);
+    let r = handle(&s, fixture("scheduled.json")).await.unwrap();
+    assert_eq!(
+        (r["recovered"].as_u64(), r["expired"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    assert_eq!(
+        status(&t.db, tenant, uploaded).await,
+        (JobStatus::Processing, None)
+    );
+    assert_eq!(
+        status(&t.db, tenant, abandoned).await,
+        (JobStatus::Failed, Some("UPLOAD_EXPIRED".into()))
+    );
 }

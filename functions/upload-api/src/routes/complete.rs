@@ -73,11 +73,7 @@ pub async fn complete(
     let Some(info) = head else {
         return Err(ApiError::not_found("No uploaded object at file_key yet."));
     };
-    let item = UploadedObject {
-        key: parsed,
-        size: Some(info.size),
-        sequencer: None,
-    };
+    let item = UploadedObject::at(&parsed, Some(info.size), None);
     let result = repo::advance_batch(&state.db, &[item], state.config.max_upload_bytes)
         .await?
         .pop()
