@@ -1,101 +1,17 @@
 //! The events handler with real S3/SQS/schedule payloads against real PostgreSQL.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use common::*;
+use serde_json::json;
 use upload_core::db::DbSettings;
-use upload_core::repo::{self, NewJob};
-use upload_core::{Config, Db, FileKey, JobId, JobStatus, JobType, SafeFileName, TenantId};
-use upload_events::{EventsError, EventsState, Payload, handle};
-use upload_testkit::MemoryObjects;
+use upload_core::repo::{self};
+use upload_core::{Db, FileKey, JobId, JobStatus, SafeFileName, TenantId};
+use upload_events::{EventsError, handle};
 use upload_testkit::{CountingProxy, TestDb, refused_addr};
 use uuid::Uuid;
-
-const TENANT: &str = "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
-const BUCKET: &str = "eq-uploads-test";
-const MAX: i64 = 1_000_000_000;
-
-fn config(url: &str) -> Config {
-    let env: HashMap<&str, String> = [
-        ("DATABASE_URL", url.to_owned()),
-        ("UPLOAD_BUCKET", BUCKET.to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("MAX_UPLOAD_BYTES", MAX.to_string()),
-        ("UPLOAD_URL_TTL_SECONDS", "300".to_owned()),
-        ("REAPER_GRACE_SECONDS", "60".to_owned()),
-    ]
-    .into_iter()
-    .collect();
-    Config::from_lookup(|k| env.get(k).cloned()).unwrap()
-}
-
-fn state(url: &str, db: Db, objects: Arc<MemoryObjects>) -> EventsState {
-    EventsState {
-        config: config(url),
-        db,
-        objects,
-    }
-}
-
-/// A sample payload, deserialized as the Lambda runtime does.
-fn fixture(name: &str) -> Payload {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../events")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-}
-
-fn payload(v: Value) -> Payload {
-    serde_json::from_str(&v.to_string()).unwrap()
-}
-
-async fn job(db: &Db, tenant: TenantId, id: JobId, name: &str, size: Option<i64>) -> FileKey {
-    let key = FileKey::build(tenant, id, SafeFileName::new(name));
-    repo::create_queued_job(
-        db,
-        &NewJob {
-            id,
-            tenant_id: tenant,
-            user_id: "u".into(),
-            job_type: JobType::AudioTranscription,
-            file_key: key.clone(),
-            file_name: name.into(),
-            mime_type: "audio/wav".into(),
-            file_size: size,
-            interaction_id: Uuid::new_v4(),
-            trace_id: Some(Uuid::new_v4().to_string()),
-            account_id: Some("a".into()),
-            metadata_json: None,
-        },
-    )
-    .await
-    .unwrap();
-    key
-}
-
-async fn status(db: &Db, tenant: TenantId, id: JobId) -> (JobStatus, Option<String>) {
-    let j = repo::get_job(db, tenant, id).await.unwrap().unwrap();
-    (j.status, j.error_code)
-}
-
-fn id(s: &str) -> JobId {
-    JobId::parse(s).unwrap()
-}
-
-/// An S3 notification record as S3 sends it (key form-encoded).
-fn record(key: &str, size: i64) -> Value {
-    let enc: String = url::form_urlencoded::byte_serialize(key.as_bytes())
-        .collect::<String>()
-        .replace("%2F", "/");
-    json!({"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-           "eventTime": "2026-11-27T19:04:11.503Z", "eventName": "ObjectCreated:Put",
-           "userIdentity": {"principalId": "AWS:X"}, "requestParameters": {"sourceIPAddress": "1.2.3.4"},
-           "responseElements": {}, "s3": {"s3SchemaVersion": "1.0", "configurationId": "c",
-           "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "A"}, "arn": format!("arn:aws:s3:::{BUCKET}")},
-           "object": {"key": enc, "size": size, "eTag": "e", "sequencer": "00AB"}}})
-}
 
 #[tokio::test]
 async fn fixtures_advance_their_jobs_and_duplicates_change_nothing() {
@@ -299,120 +215,4 @@ async fn database_down_fails_direct_invocations_and_every_sqs_message() {
         .unwrap()
         .get(0);
     assert_eq!(n, 0, "no row changed");
-}
-
-#[tokio::test]
-#[allow(clippy::too_many_lines)]
-async fn the_reaper_expires_recovers_times_out_and_never_double_handles() {
-    let t = TestDb::new().await;
-    let objects = Arc::new(MemoryObjects::default());
-    let s = Arc::new(state(&t.url, t.db.clone(), objects.clone()));
-    let tenant = TenantId(Uuid::new_v4());
-    let (gone, lost, fresh, stuck) = (
-        JobId::new_random(),
-        JobId::new_random(),
-        JobId::new_random(),
-        JobId::new_random(),
-    );
-    job(&t.db, tenant, gone, "gone.wav", None).await;
-    let lost_key = job(&t.db, tenant, lost, "lost event.wav", Some(77)).await;
-    job(&t.db, tenant, fresh, "fresh.wav", None).await;
-    let stuck_key = job(&t.db, tenant, stuck, "stuck.wav", None).await;
-    repo::advance_batch(
-        &t.db,
-        &[repo::UploadedObject::at(&stuck_key, Some(1), None)],
-        MAX as u64,
-    )
-    .await
-    .unwrap();
-    let c = t.client().await;
-    c.execute("UPDATE upload_jobs SET created_at = now() - interval '10 minutes', updated_at = now() - interval '10 minutes' WHERE id = ANY($1)",
-        &[&vec![gone.0, lost.0]]).await.unwrap();
-    c.execute(
-        "UPDATE upload_jobs SET started_at = now() - interval '31 minutes' WHERE id = $1",
-        &[&stuck.0],
-    )
-    .await
-    .unwrap();
-    objects.put(lost_key.as_str(), 77); // uploaded, but its notification was lost
-
-    let (r1, r2) = tokio::join!(
-        handle(&s, fixture("scheduled.json")),
-        handle(&s, fixture("scheduled.json"))
-    );
-    let (r1, r2) = (r1.unwrap(), r2.unwrap());
-    let sum = |k: &str| r1[k].as_u64().unwrap() + r2[k].as_u64().unwrap();
-    assert_eq!(sum("claimed"), 2, "{r1} {r2}");
-    assert_eq!(sum("recovered"), 1);
-    assert_eq!(sum("expired"), 1);
-    assert_eq!(sum("timed_out"), 1);
-
-    assert_eq!(
-        status(&t.db, tenant, gone).await,
-        (JobStatus::Failed, Some("UPLOAD_EXPIRED".into()))
-    );
-    assert_eq!(
-        status(&t.db, tenant, lost).await,
-        (JobStatus::Processing, None)
-    );
-    assert_eq!(
-        status(&t.db, tenant, fresh).await,
-        (JobStatus::Queued, None)
-    );
-    assert_eq!(
-        status(&t.db, tenant, stuck).await,
-        (JobStatus::Failed, Some("PROCESSING_TIMEOUT".into()))
-    );
-
-    // A HEAD outage leaves jobs queued for a later run.
-    let later = JobId::new_random();
-    job(&t.db, tenant, later, "later.wav", None).await;
-    c.execute("UPDATE upload_jobs SET created_at = now() - interval '10 minutes', updated_at = now() - interval '10 minutes' WHERE id = $1", &[&later.0]).await.unwrap();
-    objects.set_failing(true);
-    let r = handle(&s, fixture("scheduled.json")).await.unwrap();
-    assert_eq!(r["head_errors"], 1);
-    assert_eq!(status(&t.db, tenant, later).await.0, JobStatus::Queued);
-}
-
-#[tokio::test]
-async fn the_reaper_handles_jobs_whose_stored_key_is_outside_the_layout() {
-    // Rows the Python service wrote before the cut-over may carry keys of
-    // another layout: the reaper goes by the row (tenant, id, stored key),
-    // so they are recovered or expired like any other, never left to clog
-    // the oldest-first claims.
-    let t = TestDb::new().await;
-    let objects = Arc::new(MemoryObjects::default());
-    let s = state(&t.url, t.db.clone(), objects.clone());
-    let tenant = TenantId(Uuid::new_v4());
-    let (uploaded, abandoned) = (JobId::new_random(), JobId::new_random());
-    let c = t.client().await;
-    for (id, key) in [
-        (uploaded, "uploads/legacy/take 1.wav"),
-        (abandoned, "uploads/legacy/never.wav"),
-    ] {
-        c.execute(
-            "INSERT INTO upload_jobs (id, tenant_id, user_id, file_key, file_name, interaction_id,
-                                      created_at, updated_at)
-             VALUES ($1, $2, 'py', $3, 'x.wav', gen_random_uuid(),
-                     now() - interval '10 minutes', now() - interval '10 minutes')",
-            &[&id.0, &tenant.0, &key],
-        )
-        .await
-        .unwrap();
-    }
-    objects.put("uploads/legacy/take 1.wav", 5);
-    let r = handle(&s, fixture("scheduled.json")).await.unwrap();
-    assert_eq!(
-        (r["recovered"].as_u64(), r["expired"].as_u64()),
-        (Some(1), Some(1)),
-        "{r}"
-    );
-    assert_eq!(
-        status(&t.db, tenant, uploaded).await,
-        (JobStatus::Processing, None)
-    );
-    assert_eq!(
-        status(&t.db, tenant, abandoned).await,
-        (JobStatus::Failed, Some("UPLOAD_EXPIRED".into()))
-    );
 }

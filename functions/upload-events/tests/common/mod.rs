@@ -1,0 +1,97 @@
+//! Set-up shared by the events tests.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use upload_core::repo::{self, NewJob};
+use upload_core::{Config, Db, FileKey, JobId, JobStatus, JobType, SafeFileName, TenantId};
+use upload_events::{EventsState, Payload};
+use upload_testkit::MemoryObjects;
+use uuid::Uuid;
+
+pub const TENANT: &str = "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
+pub const BUCKET: &str = "eq-uploads-test";
+pub const MAX: i64 = 1_000_000_000;
+
+pub fn config(url: &str) -> Config {
+    let env: HashMap<&str, String> = [
+        ("DATABASE_URL", url.to_owned()),
+        ("UPLOAD_BUCKET", BUCKET.to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("MAX_UPLOAD_BYTES", MAX.to_string()),
+        ("UPLOAD_URL_TTL_SECONDS", "300".to_owned()),
+        ("REAPER_GRACE_SECONDS", "60".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    Config::from_lookup(|k| env.get(k).cloned()).unwrap()
+}
+
+pub fn state(url: &str, db: Db, objects: Arc<MemoryObjects>) -> EventsState {
+    EventsState {
+        config: config(url),
+        db,
+        objects,
+    }
+}
+
+/// A sample payload, deserialized as the Lambda runtime does.
+pub fn fixture(name: &str) -> Payload {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+pub fn payload(v: Value) -> Payload {
+    serde_json::from_str(&v.to_string()).unwrap()
+}
+
+pub async fn job(db: &Db, tenant: TenantId, id: JobId, name: &str, size: Option<i64>) -> FileKey {
+    let key = FileKey::build(tenant, id, SafeFileName::new(name));
+    repo::create_queued_job(
+        db,
+        &NewJob {
+            id,
+            tenant_id: tenant,
+            user_id: "u".into(),
+            job_type: JobType::AudioTranscription,
+            file_key: key.clone(),
+            file_name: name.into(),
+            mime_type: "audio/wav".into(),
+            file_size: size,
+            interaction_id: Uuid::new_v4(),
+            trace_id: Some(Uuid::new_v4().to_string()),
+            account_id: Some("a".into()),
+            metadata_json: None,
+        },
+    )
+    .await
+    .unwrap();
+    key
+}
+
+pub async fn status(db: &Db, tenant: TenantId, id: JobId) -> (JobStatus, Option<String>) {
+    let j = repo::get_job(db, tenant, id).await.unwrap().unwrap();
+    (j.status, j.error_code)
+}
+
+pub fn id(s: &str) -> JobId {
+    JobId::parse(s).unwrap()
+}
+
+/// An S3 notification record as S3 sends it (key form-encoded).
+pub fn record(key: &str, size: i64) -> Value {
+    let enc: String = url::form_urlencoded::byte_serialize(key.as_bytes())
+        .collect::<String>()
+        .replace("%2F", "/");
+    json!({"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+           "eventTime": "2026-11-27T19:04:11.503Z", "eventName": "ObjectCreated:Put",
+           "userIdentity": {"principalId": "AWS:X"}, "requestParameters": {"sourceIPAddress": "1.2.3.4"},
+           "responseElements": {}, "s3": {"s3SchemaVersion": "1.0", "configurationId": "c",
+           "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "A"}, "arn": format!("arn:aws:s3:::{BUCKET}")},
+           "object": {"key": enc, "size": size, "eTag": "e", "sequencer": "00AB"}}})
+}
