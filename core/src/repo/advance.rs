@@ -107,8 +107,13 @@ decided AS (
                WHEN j.file_size IS NOT NULL AND f.size <> j.file_size THEN 'SIZE_MISMATCH'
            END AS reject_code
     FROM firsts f
-    JOIN upload_jobs j ON j.id = f.id AND j.tenant_id = f.tenant_id AND j.file_key = f.file_key
-    WHERE j.status = 'queued'
+    JOIN upload_jobs j ON j.id = f.id
+    -- Only the primary key may drive the plan: written this way tenant, key
+    -- and status are filters no other index can serve, so the plan stays on
+    -- the primary key even before the table has statistics.
+    WHERE j.tenant_id IS NOT DISTINCT FROM f.tenant_id
+      AND j.file_key IS NOT DISTINCT FROM f.file_key
+      AND j.status::text = 'queued'
 ),
 moved AS (
     UPDATE upload_jobs j SET
@@ -123,7 +128,7 @@ moved AS (
         END,
         updated_at = now()
     FROM decided d
-    WHERE j.id = d.id AND j.status = 'queued'
+    WHERE j.id = d.id AND j.status::text = 'queued'
     RETURNING j.id, d.ord, j.status::text AS status, j.error_code
 )
 SELECT i.ord,
@@ -133,7 +138,8 @@ SELECT i.ord,
        (i.ord <> f.ord) AS dup_in_batch
 FROM input i
 JOIN firsts f ON f.id = i.id AND f.tenant_id = i.tenant_id AND f.file_key = i.file_key
-LEFT JOIN upload_jobs cur ON cur.id = i.id AND cur.tenant_id = i.tenant_id AND cur.file_key = i.file_key
+LEFT JOIN upload_jobs cur ON cur.id = i.id
+    AND cur.tenant_id IS NOT DISTINCT FROM i.tenant_id AND cur.file_key IS NOT DISTINCT FROM i.file_key
 LEFT JOIN moved m ON m.ord = i.ord
 ORDER BY i.ord";
 
