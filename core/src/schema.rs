@@ -48,6 +48,21 @@ pub const JOB_COLUMNS: [Column; 20] = [
     col("completed_at", "timestamptz", false),
 ];
 
+/// Columns added after the seed schema that this service writes and reads in
+/// its own statements (never in the job row it returns): migration 002 (the
+/// Python service's three, which production already has) and 003. All
+/// nullable, so rows from before them stay valid.
+pub const ADDED_COLUMNS: [Column; 8] = [
+    col("pg_user_id", "text", false),
+    col("user_name", "text", false),
+    col("participants_json", "text", false),
+    col("checksum_sha256", "text", false),
+    col("upload_expires_at", "timestamptz", false),
+    col("object_etag", "text", false),
+    col("object_size", "int8", false),
+    col("object_sequencer", "text", false),
+];
+
 pub const JOB_STATUS_ENUM: &str = "jobstatus";
 pub const JOB_TYPE_ENUM: &str = "jobtype";
 

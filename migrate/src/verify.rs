@@ -4,7 +4,7 @@
 
 use tokio_postgres::{Client, Row};
 
-use upload_core::schema::{Column, JOB_COLUMNS, enum_types};
+use upload_core::schema::{ADDED_COLUMNS, Column, JOB_COLUMNS, enum_types};
 
 use crate::{MigrateError, db_err};
 
@@ -102,14 +102,16 @@ fn check_columns(rows: &[Row], drift: &mut Vec<String>) {
         name,
         udt,
         not_null,
-    } in JOB_COLUMNS
+    } in JOB_COLUMNS.iter().chain(&ADDED_COLUMNS).copied()
     {
         let Some(r) = find(rows, name) else {
             drift.push(format!("column upload_jobs.{name} does not exist"));
             continue;
         };
         let got_udt: String = r.get(1);
-        if got_udt != udt {
+        // The Python service may have created its text columns as varchar:
+        // the same to every statement here.
+        if got_udt != udt && !(udt == "text" && got_udt == "varchar") {
             drift.push(format!(
                 "column upload_jobs.{name} is {got_udt}, expected {udt}"
             ));
@@ -129,7 +131,11 @@ fn check_columns(rows: &[Row], drift: &mut Vec<String>) {
         let name: String = r.get(0);
         let nullable = r.get::<_, String>(2) == "YES";
         let default: Option<String> = r.get(3);
-        if !JOB_COLUMNS.iter().any(|c| c.name == name) && !nullable && default.is_none() {
+        let known = JOB_COLUMNS
+            .iter()
+            .chain(&ADDED_COLUMNS)
+            .any(|c| c.name == name);
+        if !known && !nullable && default.is_none() {
             drift.push(format!(
                 "extra column upload_jobs.{name} is NOT NULL without a default (inserts would fail)"
             ));

@@ -1,54 +1,27 @@
 //! The migration and the migration tool, against real PostgreSQL.
 #![allow(clippy::too_many_lines)] // tests read top to bottom
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
+use common::*;
 use upload_core::repo::{self, AdvanceOutcome, NewJob, UploadedObject};
 use upload_core::{FileKey, JobId, JobType, SafeFileName, TenantId};
 use upload_migrate::{self as migrate, StatusLine, UpOutcome};
 use upload_testkit::{TestDb, migrations_dir};
 use uuid::Uuid;
 
-fn migrate_bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_migrate"));
-    c.env_remove("MIGRATE_EXPECT_HOST")
-        .env_remove("MIGRATE_EXPECT_DATABASE");
-    c
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.output().expect("run migrate");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn migrate_cmd(t: &TestDb, args: &[&str]) -> Command {
-    let mut c = migrate_bin();
-    c.env("DATABASE_URL", &t.url)
-        .arg("--migrations-dir")
-        .arg(migrations_dir())
-        .args(args);
-    c
-}
-
-fn copy_migrations(to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(migrations_dir()).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
-}
-
 #[tokio::test]
 async fn applies_to_an_empty_database_and_again_is_a_no_op() {
     let t = TestDb::empty().await;
     let (code, out, err) = run(&mut migrate_cmd(&t, &["up"]));
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("applied 001_create_upload_jobs"), "{out}");
+    for name in [
+        "001_create_upload_jobs",
+        "002_python_service_columns",
+        "003_object_identity",
+    ] {
+        assert!(out.contains(&format!("applied {name}")), "{out}");
+    }
     assert!(
         err.contains("target: host=") && err.contains(&t.name),
         "{err}"
@@ -63,17 +36,27 @@ async fn applies_to_an_empty_database_and_again_is_a_no_op() {
     let (code, out, _) = run(&mut migrate_cmd(&t, &["status"]));
     assert_eq!(code, 0);
     assert!(out.contains("001_create_upload_jobs  applied"), "{out}");
+    assert!(out.contains("003_object_identity  applied"), "{out}");
 
-    // The file itself is re-runnable, outside the tool too.
+    // The files themselves are re-runnable, outside the tool too.
     let c = t.client().await;
-    let sql = std::fs::read_to_string(migrations_dir().join("001_create_upload_jobs.sql")).unwrap();
-    c.batch_execute(&sql).await.unwrap();
+    for f in [
+        "001_create_upload_jobs.sql",
+        "002_python_service_columns.sql",
+        "003_object_identity.sql",
+    ] {
+        let sql = std::fs::read_to_string(migrations_dir().join(f)).unwrap();
+        c.batch_execute(&sql).await.unwrap();
+    }
     let n: i64 = c
         .query_one("SELECT count(*) FROM schema_migrations", &[])
         .await
         .unwrap()
         .get(0);
-    assert_eq!(n, 1);
+    assert_eq!(
+        n, 3,
+        "re-running the files outside the tool records nothing"
+    );
 }
 
 /// Production: the Python service created the objects by hand, added three
@@ -148,6 +131,40 @@ async fn applies_over_the_hand_made_production_schema() {
         .get(0);
     assert_eq!(n, 2);
 
+    // Reverting 003 drops its columns; reverting 002 keeps the Python
+    // service's columns (they are its own on production).
+    let columns = || async {
+        let rows = t
+            .client()
+            .await
+            .query(
+                "SELECT column_name::text FROM information_schema.columns
+                 WHERE table_name = 'upload_jobs' ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+    };
+    let (code, out, err) = run(&mut migrate_cmd(&t, &["down"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("reverted 003_object_identity"), "{out}");
+    let cols = columns().await;
+    assert!(
+        !cols
+            .iter()
+            .any(|c| c == "object_etag" || c == "checksum_sha256")
+    );
+    let (code, out, err) = run(&mut migrate_cmd(&t, &["down"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("reverted 002_python_service_columns"), "{out}");
+    let cols = columns().await;
+    for kept in ["pg_user_id", "user_name", "participants_json"] {
+        assert!(cols.iter().any(|c| c == kept), "{kept}: {cols:?}");
+    }
+
     // down drops the four enum names and the table, never pgcrypto.
     let (code, out, err) = run(&mut migrate_cmd(&t, &["down"]));
     assert_eq!(code, 0, "{out}{err}");
@@ -219,7 +236,7 @@ async fn two_concurrent_ups_apply_each_migration_once() {
     // Several migrations make the race window wide.
     let dir = std::env::temp_dir().join(format!("mig-{}", Uuid::new_v4().simple()));
     copy_migrations(&dir);
-    for v in 2..=6 {
+    for v in 4..=8 {
         std::fs::write(
             dir.join(format!("{v:03}_slow_{v}.sql")),
             format!("SELECT pg_sleep(0.05); CREATE TABLE extra_{v} (id int);"),
@@ -245,7 +262,7 @@ async fn two_concurrent_ups_apply_each_migration_once() {
         )
         .await
         .unwrap();
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 8);
     for r in rows {
         assert_eq!(r.get::<_, i64>(1), 1);
     }
@@ -266,7 +283,7 @@ async fn a_changed_applied_migration_is_refused() {
     let mut sql = std::fs::read_to_string(&f).unwrap();
     sql.push_str("\n-- edited after the fact\n");
     std::fs::write(&f, sql).unwrap();
-    std::fs::write(dir.join("002_more.sql"), "CREATE TABLE more (id int);").unwrap();
+    std::fs::write(dir.join("009_more.sql"), "CREATE TABLE more (id int);").unwrap();
 
     let (code, _, err) = run(&mut up);
     assert_eq!(code, 4, "{err}");
@@ -296,73 +313,8 @@ async fn a_changed_applied_migration_is_refused() {
     let (code, out, _) = run(&mut status);
     assert_eq!(code, 4);
     assert!(out.contains("CHANGED"), "{out}");
-    assert!(out.contains("002_more  pending"), "{out}");
+    assert!(out.contains("009_more  pending"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
-fn the_guard_refuses_remote_targets_before_connecting() {
-    // .invalid never resolves: if the tool tried to connect, the error would
-    // be a connection error (exit 1), not a refusal (exit 3).
-    let remote = "postgresql://owner:pw@ep-shy-truth-adk9d3h7-pooler.c-2.us-east-1.aws.neon.invalid/neondb?sslmode=require";
-    let cases: &[(&[&str], i32, &str)] = &[
-        (&["up"], 3, "needs --expect-host and/or --expect-database"),
-        (&["down"], 3, "needs --expect-host and/or --expect-database"),
-        (
-            &[
-                "up",
-                "--expect-host",
-                "ep-silent-waterfall-adtinpn1-pooler.c-2.us-east-1.aws.neon.tech",
-            ],
-            3,
-            "does not match --expect-host",
-        ),
-        (
-            &["up", "--expect-database", "eqdev"],
-            3,
-            "does not match --expect-database",
-        ),
-        (
-            &[
-                "down",
-                "--expect-host",
-                "ep-shy-truth-adk9d3h7-pooler.c-2.us-east-1.aws.neon.invalid",
-            ],
-            3,
-            "also needs --yes",
-        ),
-        // Named correctly: the guard lets it through to the connection attempt.
-        (
-            &[
-                "up",
-                "--expect-host",
-                "ep-shy-truth-adk9d3h7-pooler.c-2.us-east-1.aws.neon.invalid",
-                "--expect-database",
-                "neondb",
-            ],
-            1,
-            "could not connect",
-        ),
-        (&["sideways"], 2, "usage"),
-    ];
-    for (args, want_code, want_msg) in cases {
-        let mut c = migrate_bin();
-        c.env("DATABASE_URL", remote)
-            .arg("--migrations-dir")
-            .arg(migrations_dir())
-            .args(*args);
-        let (code, out, err) = run(&mut c);
-        assert_eq!(code, *want_code, "{args:?}: {out}{err}");
-        assert!(err.contains(want_msg), "{args:?}: {err}");
-        assert!(!err.contains("owner:pw") && !err.contains(":pw@"), "{err}");
-    }
-    // The environment can name the target too.
-    let mut c = migrate_bin();
-    c.env("DATABASE_URL", remote)
-        .env("MIGRATE_EXPECT_HOST", "ep-silent-waterfall-adtinpn1")
-        .arg("up");
-    let (code, _, err) = run(&mut c);
-    assert_eq!(code, 3, "{err}");
 }
 
 #[tokio::test]
@@ -373,13 +325,25 @@ async fn library_up_reports_and_status_lists() {
     let done = migrate::up(&c, &ms).await.unwrap();
     assert_eq!(
         done,
-        vec![UpOutcome::Applied {
-            version: 1,
-            name: "create_upload_jobs".into()
-        }]
+        vec![
+            UpOutcome::Applied {
+                version: 1,
+                name: "create_upload_jobs".into()
+            },
+            UpOutcome::Applied {
+                version: 2,
+                name: "python_service_columns".into()
+            },
+            UpOutcome::Applied {
+                version: 3,
+                name: "object_identity".into()
+            },
+        ]
     );
     assert!(migrate::up(&c, &ms).await.unwrap().is_empty());
     let st = migrate::status(&c, &ms).await.unwrap();
-    assert!(matches!(&st[..], [StatusLine::Applied(a)] if a.version == 1));
+    assert!(
+        matches!(&st[..], [StatusLine::Applied(a), StatusLine::Applied(_), StatusLine::Applied(c)] if a.version == 1 && c.version == 3)
+    );
     assert!(migrate::verify(&c).await.unwrap().is_empty());
 }
