@@ -8,6 +8,8 @@ use std::pin::Pin;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
     pub size: i64,
+    /// As S3 returns it (quoted).
+    pub etag: Option<String>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

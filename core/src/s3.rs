@@ -60,12 +60,21 @@ impl ObjectHead for S3Objects {
             {
                 Ok(out) => Ok(Some(ObjectInfo {
                     size: out.content_length().unwrap_or(0),
+                    etag: out.e_tag().map(str::to_owned),
                 })),
                 Err(e) => {
                     let not_found = e.as_service_error().is_some_and(|se| se.is_not_found())
                         || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+                    let forbidden = e.raw_response().is_some_and(|r| r.status().as_u16() == 403);
                     if not_found {
                         Ok(None)
+                    } else if forbidden {
+                        Err(StoreError(
+                            "HEAD answered 403 Forbidden: the role may lack s3:ListBucket on the \
+                             bucket (without it S3 answers 403 for a missing key) or \
+                             s3:GetObject on the key"
+                                .to_owned(),
+                        ))
                     } else {
                         Err(StoreError(format!(
                             "HEAD failed: {}",

@@ -1,6 +1,9 @@
 //! The S3-compatible server: s3s (SigV4, presigned URLs verified) over s3s-fs
 //! (objects on disk), wrapped so every completed PUT or multipart upload emits
 //! the notification S3 would send, behind a CORS layer for browser PUTs.
+//! Conditional PUTs (`If-None-Match: *`) are honoured as S3 does (412 when
+//! the key exists), and a second user stands for a role without
+//! `s3:ListBucket` (missing keys are 403 to it, as in AWS).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,13 +17,19 @@ use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use s3s::dto::*;
-use s3s::{S3, S3Request, S3Response, S3Result};
+use s3s::{S3, S3ErrorCode, S3Request, S3Response, S3Result};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::UnboundedSender;
 
 pub const ACCESS_KEY: &str = "local-access-key";
 pub const SECRET_KEY: &str = "local-secret-key";
+/// A second user, standing for an IAM role WITHOUT `s3:ListBucket` on the
+/// bucket: as in AWS, a HEAD or GET of a missing key answers it 403
+/// AccessDenied instead of 404, since telling "absent" apart would reveal
+/// what the role may not list.
+pub const NO_LIST_ACCESS_KEY: &str = "local-no-list-access-key";
+pub const NO_LIST_SECRET_KEY: &str = "local-no-list-secret-key";
 
 /// S3's encoding of keys in notifications: form-urlencoded (space is `+`),
 /// with `/` kept.
@@ -84,6 +93,21 @@ impl Notifying {
     }
 }
 
+/// A missing key is 403 to a caller without list permission, as in AWS.
+fn hide_missing<T>(r: S3Result<T>, access_key: Option<&str>) -> S3Result<T> {
+    r.map_err(|e| {
+        if *e.code() == S3ErrorCode::NoSuchKey && access_key == Some(NO_LIST_ACCESS_KEY) {
+            s3s::s3_error!(AccessDenied, "Access Denied")
+        } else {
+            e
+        }
+    })
+}
+
+fn access_key<T>(req: &S3Request<T>) -> Option<String> {
+    req.credentials.as_ref().map(|c| c.access_key.clone())
+}
+
 /// s3s-fs answers a malformed x-amz-content-sha256 with 500; real S3 says 400.
 fn map_quirks<T>(r: S3Result<T>) -> S3Result<T> {
     r.map_err(|mut e| {
@@ -125,13 +149,15 @@ impl S3 for Notifying {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
-        self.inner.get_object(req).await
+        let who = access_key(&req);
+        hide_missing(self.inner.get_object(req).await, who.as_deref())
     }
     async fn head_object(
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        self.inner.head_object(req).await
+        let who = access_key(&req);
+        hide_missing(self.inner.head_object(req).await, who.as_deref())
     }
     async fn delete_object(
         &self,
@@ -161,6 +187,9 @@ impl S3 for Notifying {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        if access_key(&req).as_deref() == Some(NO_LIST_ACCESS_KEY) {
+            return Err(s3s::s3_error!(AccessDenied, "Access Denied"));
+        }
         self.inner.list_objects_v2(req).await
     }
     async fn create_multipart_upload(
@@ -218,7 +247,9 @@ pub async fn serve(
         sequencer: AtomicU64::new(chrono::Utc::now().timestamp_micros() as u64),
     };
     let mut b = s3s::service::S3ServiceBuilder::new(notifying);
-    b.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+    let mut auth = s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY);
+    auth.register(NO_LIST_ACCESS_KEY.to_owned(), NO_LIST_SECRET_KEY.into());
+    b.set_auth(auth);
     let service = Arc::new(b.build());
     loop {
         let (stream, _) = listener.accept().await?;

@@ -72,3 +72,35 @@ fn both_functions_may_list_the_bucket_so_a_missing_key_is_404_not_403() {
         }
     }
 }
+
+#[test]
+fn the_bucket_lets_browsers_send_what_upload_headers_may_contain() {
+    // The headers init can sign into a URL: a browser PUT carrying one the
+    // bucket's CORS rule does not allow fails its preflight.
+    let t = template();
+    let rules = t["Resources"]["UploadBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+        .as_sequence()
+        .expect("the bucket has CORS rules");
+    let put_rule = rules
+        .iter()
+        .find(|r| {
+            r["AllowedMethods"]
+                .as_sequence()
+                .is_some_and(|m| m.iter().any(|m| m.as_str() == Some("PUT")))
+        })
+        .expect("a CORS rule allows PUT");
+    let allowed: Vec<String> = put_rule["AllowedHeaders"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h.as_str().map(str::to_ascii_lowercase))
+        .collect();
+    for h in ["content-type", "x-amz-checksum-sha256", "if-none-match"] {
+        assert!(
+            allowed.iter().any(|a| a == h),
+            "{h} not allowed: {allowed:?}"
+        );
+    }
+    let exposed = put_rule["ExposedHeaders"].as_sequence().unwrap();
+    assert!(exposed.iter().any(|h| h.as_str() == Some("ETag")));
+}

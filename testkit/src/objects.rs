@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use upload_core::objects::{HeadFuture, ObjectHead, ObjectInfo, StoreError};
 
@@ -10,16 +11,19 @@ use upload_core::objects::{HeadFuture, ObjectHead, ObjectInfo, StoreError};
 /// exercised against an S3-compatible server).
 #[derive(Default)]
 pub struct MemoryObjects {
-    objects: Mutex<HashMap<String, i64>>,
+    /// key -> (size, ETag); every put makes a new ETag, as new bytes would.
+    objects: Mutex<HashMap<String, (i64, String)>>,
     failing: Mutex<bool>,
+    puts: AtomicU64,
 }
 
 impl MemoryObjects {
     pub fn put(&self, key: &str, size: i64) {
+        let n = self.puts.fetch_add(1, Ordering::Relaxed) + 1;
         self.objects
             .lock()
             .expect("lock")
-            .insert(key.to_owned(), size);
+            .insert(key.to_owned(), (size, format!("\"memory-{n}\"")));
     }
     /// Makes every HEAD fail (storage outage).
     pub fn set_failing(&self, failing: bool) {
@@ -37,7 +41,10 @@ impl ObjectHead for MemoryObjects {
                 .lock()
                 .expect("lock")
                 .get(key)
-                .map(|&size| ObjectInfo { size }))
+                .map(|(size, etag)| ObjectInfo {
+                    size: *size,
+                    etag: Some(etag.clone()),
+                }))
         };
         Box::pin(async move { r })
     }

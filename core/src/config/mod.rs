@@ -12,6 +12,8 @@ use crate::db::{DbSettings, ParsedUrl};
 
 /// 500 MiB: the contract's "500 MB" default for `MAX_UPLOAD_BYTES`.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 500 * 1024 * 1024;
+/// 256 KiB/s (~2 Mbit/s): the slowest upload link the reaper waits for.
+pub const DEFAULT_REAPER_MIN_UPLOAD_BYTES_PER_SECOND: u64 = 262_144;
 /// S3's presigned-URL ceiling (SigV4 allows at most 7 days).
 pub const MAX_URL_TTL_SECONDS: u64 = 7 * 24 * 3600;
 /// S3's single-PUT ceiling; a larger `MAX_UPLOAD_BYTES` could never be honoured.
@@ -66,6 +68,10 @@ pub struct Config {
     pub s3_endpoint_url: Option<String>,
     /// Extra time a queued job gets after its URL expired before the reaper looks at it.
     pub reaper_grace: Duration,
+    /// The slowest upload the reaper still waits for, in bytes per second:
+    /// a queued job's window also covers its (declared, else maximum) size
+    /// at this rate, since S3 checks a URL's expiry only when the PUT starts.
+    pub reaper_min_upload_bytes_per_second: u64,
     /// Jobs handled per reaper run and category.
     pub reaper_batch: i64,
 }
@@ -83,6 +89,10 @@ impl std::fmt::Debug for Config {
             .field("allow_legacy_header_auth", &self.allow_legacy_header_auth)
             .field("s3_endpoint_url", &self.s3_endpoint_url)
             .field("reaper_grace", &self.reaper_grace)
+            .field(
+                "reaper_min_upload_bytes_per_second",
+                &self.reaper_min_upload_bytes_per_second,
+            )
             .field("reaper_batch", &self.reaper_batch)
             .finish()
     }
@@ -171,6 +181,13 @@ impl Config {
             s3_endpoint_url: s3_endpoint(&get)?,
             db: db_settings(&get, database_url)?,
             reaper_grace: Duration::from_secs(int(&get, "REAPER_GRACE_SECONDS", 300, 0, 86_400)?),
+            reaper_min_upload_bytes_per_second: int(
+                &get,
+                "REAPER_MIN_UPLOAD_BYTES_PER_SECOND",
+                DEFAULT_REAPER_MIN_UPLOAD_BYTES_PER_SECOND,
+                1,
+                1 << 40,
+            )?,
             reaper_batch: int(&get, "REAPER_BATCH_SIZE", 100, 1, 1000)? as i64,
         })
     }

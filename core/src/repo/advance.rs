@@ -20,6 +20,8 @@ pub struct UploadedObject {
     pub size: Option<i64>,
     /// S3's event sequencer, when an event told it.
     pub sequencer: Option<String>,
+    /// The object's ETag (without quotes), when the event or HEAD told it.
+    pub etag: Option<String>,
 }
 
 impl UploadedObject {
@@ -31,7 +33,18 @@ impl UploadedObject {
             key: key.as_str().to_owned(),
             size,
             sequencer,
+            etag: None,
         }
+    }
+
+    /// The same object, with the ETag S3 reported (quotes removed: HEAD
+    /// quotes it, events do not).
+    pub fn with_etag(mut self, etag: Option<&str>) -> Self {
+        self.etag = etag
+            .map(|e| e.trim_matches('"'))
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned);
+        self
     }
 
     /// The object under a job's stored key (the reaper's HEAD): the row
@@ -44,6 +57,7 @@ impl UploadedObject {
             key: key.to_owned(),
             size,
             sequencer: None,
+            etag: None,
         }
     }
 
@@ -65,6 +79,13 @@ pub enum AdvanceOutcome {
     /// queued → failed by this call: the object was refused (`EMPTY_UPLOAD`,
     /// `FILE_TOO_LARGE`, `SIZE_MISMATCH`).
     Rejected { code: String },
+    /// processing → failed/`OBJECT_REPLACED` by this call: a different,
+    /// newer object arrived under the key after the job advanced.
+    Replaced,
+    /// The job is past `queued` with another object recorded, and this record
+    /// cannot replace it (the job is terminal, or this object is older than
+    /// the recorded one): nothing changed.
+    OtherObject { status: JobStatus },
     /// The job was already past `queued` (duplicate, late or out-of-order
     /// event): nothing changed.
     AlreadyPast { status: JobStatus },
@@ -86,20 +107,23 @@ pub struct AdvanceResult {
 }
 
 /// Each object finds its job by primary key (the id in the key) and must
-/// match the job's tenant and key too.
+/// match the job's tenant and key too. Per key, the batch's newest object
+/// (highest sequencer; S3 compares them as zero-left-padded hex) decides.
 const ADVANCE_BATCH: &str = "
 WITH input AS (
-    SELECT t.id, t.tenant_id, t.file_key, t.size, t.ord
-    FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[])
-         WITH ORDINALITY AS t(id, tenant_id, file_key, size, ord)
+    SELECT t.id, t.tenant_id, t.file_key, t.size, t.etag, t.sequencer, t.ord,
+           lpad(upper(t.sequencer), 64, '0') COLLATE \"C\" AS seq_order
+    FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $6::text[], $7::text[])
+         WITH ORDINALITY AS t(id, tenant_id, file_key, size, etag, sequencer, ord)
 ),
 firsts AS (
-    SELECT DISTINCT ON (id, tenant_id, file_key) id, tenant_id, file_key, size, ord
+    SELECT DISTINCT ON (id, tenant_id, file_key)
+           id, tenant_id, file_key, size, etag, sequencer, seq_order, ord
     FROM input
-    ORDER BY id, tenant_id, file_key, ord
+    ORDER BY id, tenant_id, file_key, seq_order DESC NULLS LAST, ord
 ),
 decided AS (
-    SELECT j.id, f.ord, f.size, j.file_size AS declared,
+    SELECT j.id, f.ord, f.size, f.etag, f.sequencer, j.file_size AS declared,
            CASE
                WHEN f.size IS NULL THEN NULL
                WHEN f.size = 0 THEN 'EMPTY_UPLOAD'
@@ -126,27 +150,53 @@ moved AS (
             WHEN 'FILE_TOO_LARGE' THEN format('The uploaded file is %s bytes, more than the %s-byte limit.', d.size, $5)
             WHEN 'SIZE_MISMATCH' THEN format('The uploaded file is %s bytes, but %s bytes were declared at init.', d.size, d.declared)
         END,
+        object_etag = d.etag, object_size = d.size, object_sequencer = d.sequencer,
         updated_at = now()
     FROM decided d
     WHERE j.id = d.id AND j.status::text = 'queued'
     RETURNING j.id, d.ord, j.status::text AS status, j.error_code
+),
+-- A processing job whose recorded object is replaced by a different, newer
+-- one (no sequencer on either side counts as newer: HEAD sees the current
+-- object) is stopped: the bytes it advanced with are gone.
+replaced AS (
+    UPDATE upload_jobs j SET
+        status = 'failed', updated_at = now(), completed_at = now(),
+        error_code = 'OBJECT_REPLACED',
+        error_message = 'A different file was uploaded under this job''s key after processing started.'
+    FROM firsts f
+    WHERE j.id = f.id
+      AND j.tenant_id IS NOT DISTINCT FROM f.tenant_id
+      AND j.file_key IS NOT DISTINCT FROM f.file_key
+      AND j.status::text = 'processing'
+      AND f.etag IS NOT NULL AND j.object_etag IS NOT NULL
+      AND (f.etag <> j.object_etag OR f.size <> j.object_size)
+      AND (f.sequencer IS NULL OR j.object_sequencer IS NULL
+           OR f.seq_order > lpad(upper(j.object_sequencer), 64, '0') COLLATE \"C\")
+    RETURNING j.id, f.ord
 )
 SELECT i.ord,
        cur.id AS job_id, cur.tenant_id, cur.trace_id, cur.interaction_id,
        cur.status::text AS seen_status,
        m.status AS new_status, m.error_code AS new_error_code,
-       (i.ord <> f.ord) AS dup_in_batch
+       (i.ord <> f.ord) AS dup_in_batch,
+       (r.id IS NOT NULL) AS replaced,
+       COALESCE(cur.object_etag IS NOT NULL AND i.etag IS NOT NULL
+                AND (i.etag <> cur.object_etag OR i.size <> cur.object_size), false) AS other_object
 FROM input i
 JOIN firsts f ON f.id = i.id AND f.tenant_id = i.tenant_id AND f.file_key = i.file_key
 LEFT JOIN upload_jobs cur ON cur.id = i.id
     AND cur.tenant_id IS NOT DISTINCT FROM i.tenant_id AND cur.file_key IS NOT DISTINCT FROM i.file_key
 LEFT JOIN moved m ON m.ord = i.ord
+LEFT JOIN replaced r ON r.ord = i.ord
 ORDER BY i.ord";
 
 /// Advances every `queued` job named by `objects` to `processing` (or fails
-/// it when the object is empty, too large or not the declared size), in ONE
-/// statement. Returns one result per object, in order. Jobs past `queued` are
-/// never touched; two racing calls move a job once.
+/// it when the object is empty, too large or not the declared size),
+/// recording the object's identity (ETag, size, sequencer), in ONE
+/// statement; a `processing` job whose object was replaced by a different,
+/// newer one fails with `OBJECT_REPLACED`. Returns one result per object, in
+/// order. Terminal jobs are never touched; two racing calls move a job once.
 pub async fn advance_batch<O: AsRef<UploadedObject>>(
     db: &Db,
     objects: &[O],
@@ -160,6 +210,8 @@ pub async fn advance_batch<O: AsRef<UploadedObject>>(
     let tenants: Vec<Uuid> = objects().map(|o| o.tenant.0).collect();
     let keys: Vec<&str> = objects().map(|o| o.key.as_str()).collect();
     let sizes: Vec<Option<i64>> = objects().map(|o| o.size).collect();
+    let etags: Vec<Option<&str>> = objects().map(|o| o.etag.as_deref()).collect();
+    let sequencers: Vec<Option<&str>> = objects().map(|o| o.sequencer.as_deref()).collect();
     let max = i64::try_from(max_upload_bytes).unwrap_or(i64::MAX);
     let rows = db
         .query(
@@ -170,6 +222,8 @@ pub async fn advance_batch<O: AsRef<UploadedObject>>(
                 (&keys, Type::TEXT_ARRAY),
                 (&sizes, Type::INT8_ARRAY),
                 (&max, Type::INT8),
+                (&etags, Type::TEXT_ARRAY),
+                (&sequencers, Type::TEXT_ARRAY),
             ],
         )
         .await?;
@@ -201,6 +255,8 @@ fn advance_result(row: &Row) -> Result<AdvanceResult, DbError> {
     let seen: JobStatus = parse_enum(decode(row.try_get("seen_status"))?)?;
     let new_status: Option<String> = decode(row.try_get("new_status"))?;
     let dup: bool = decode(row.try_get("dup_in_batch"))?;
+    let replaced: bool = decode(row.try_get("replaced"))?;
+    let other_object: bool = decode(row.try_get("other_object"))?;
     let (outcome, status) = match new_status {
         Some(s) => {
             let s: JobStatus = parse_enum(s)?;
@@ -216,8 +272,10 @@ fn advance_result(row: &Row) -> Result<AdvanceResult, DbError> {
                 )
             }
         }
+        None if replaced => (AdvanceOutcome::Replaced, Some(JobStatus::Failed)),
         None if dup => (AdvanceOutcome::DuplicateInBatch, None),
         None if seen == JobStatus::Queued => (AdvanceOutcome::Concurrent, None),
+        None if other_object => (AdvanceOutcome::OtherObject { status: seen }, Some(seen)),
         None => (AdvanceOutcome::AlreadyPast { status: seen }, Some(seen)),
     };
     Ok(AdvanceResult {

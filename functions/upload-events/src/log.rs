@@ -17,8 +17,16 @@ pub(crate) fn outcomes<O: AsRef<UploadedObject>>(
     }
 }
 
-fn outcome(source: &str, object: &UploadedObject, result: &AdvanceResult) {
-    let (job_id, tenant_id, trace_id, interaction_id) = match &result.job {
+/// The job's correlation fields, `None` for an unknown key.
+type JobFields<'a> = (
+    Option<String>,
+    Option<String>,
+    Option<&'a str>,
+    Option<String>,
+);
+
+fn job_fields(result: &AdvanceResult) -> JobFields<'_> {
+    match &result.job {
         Some(t) => (
             Some(t.job_id.to_string()),
             Some(t.tenant_id.to_string()),
@@ -26,34 +34,60 @@ fn outcome(source: &str, object: &UploadedObject, result: &AdvanceResult) {
             Some(t.interaction_id.to_string()),
         ),
         None => (None, None, None, None),
-    };
-    let key = object.key();
-    let sequencer = object.sequencer.as_deref();
-    // The fields every line about a known job carries, in this order.
-    macro_rules! job_line {
-        ($level:ident, $event:literal, [$($before:tt)*], [$($after:tt)*], $message:literal) => {
-            tracing::$level!(
-                event = $event, source, $($before)* job_id, tenant_id, trace_id,
-                interaction_id, key, sequencer, $($after)* $message
-            )
-        };
     }
+}
+
+/// One line about a known job: the fields every such line carries, in this
+/// order.
+macro_rules! job_line {
+    ($f:expr, $level:ident, $event:literal, [$($before:tt)*], [$($after:tt)*], $message:literal) => {{
+        let (source, object, (job_id, tenant_id, trace_id, interaction_id)) = $f;
+        let (key, sequencer) = (object.key(), object.sequencer.as_deref());
+        tracing::$level!(
+            event = $event, source, $($before)* job_id, tenant_id, trace_id,
+            interaction_id, key, sequencer, $($after)* $message
+        )
+    }};
+}
+
+fn outcome(source: &str, object: &UploadedObject, result: &AdvanceResult) {
+    let f = (source, object, job_fields(result));
+    let etag = object.etag.as_deref();
     match &result.outcome {
         AdvanceOutcome::Advanced => job_line!(
+            f,
             info,
             "advanced",
             [],
-            [status = "processing",],
+            [etag, status = "processing",],
             "job advanced to processing"
         ),
         AdvanceOutcome::Rejected { code } => job_line!(
+            f,
             warn,
             "rejected",
             [code = code.as_str(),],
             [status = "failed",],
             "upload rejected"
         ),
+        AdvanceOutcome::Replaced => job_line!(
+            f,
+            warn,
+            "replaced",
+            [code = "OBJECT_REPLACED",],
+            [etag, status = "failed",],
+            "a different object replaced the one the job advanced with; job failed"
+        ),
+        AdvanceOutcome::OtherObject { status } => job_line!(
+            f,
+            warn,
+            "other_object",
+            [],
+            [etag, status = status.as_str(),],
+            "another object than the job's (older, or the job is finished); nothing changed"
+        ),
         AdvanceOutcome::AlreadyPast { status } => job_line!(
+            f,
             info,
             "duplicate",
             [],
@@ -61,18 +95,24 @@ fn outcome(source: &str, object: &UploadedObject, result: &AdvanceResult) {
             "job already past queued; nothing changed"
         ),
         AdvanceOutcome::Concurrent | AdvanceOutcome::DuplicateInBatch => job_line!(
+            f,
             info,
             "duplicate",
             [],
             [],
             "handled by a concurrent or earlier record; nothing changed"
         ),
-        AdvanceOutcome::UnknownKey => tracing::warn!(
-            event = "unknown_key",
-            source,
-            key,
-            sequencer,
-            "no job for this key; skipped"
-        ),
+        AdvanceOutcome::UnknownKey => unknown_key(source, object),
     }
+}
+
+fn unknown_key(source: &str, object: &UploadedObject) {
+    let (key, sequencer) = (object.key(), object.sequencer.as_deref());
+    tracing::warn!(
+        event = "unknown_key",
+        source,
+        key,
+        sequencer,
+        "no job for this key; skipped"
+    );
 }

@@ -76,7 +76,7 @@ fn uploaded_object(record: S3EventRecord, bucket: &str) -> Option<UploadedObject
     }
     let object = record.s3.object;
     let key = file_key(object.key.as_deref())?;
-    Some(UploadedObject::at(&key, object.size, object.sequencer))
+    Some(UploadedObject::at(&key, object.size, object.sequencer).with_etag(object.e_tag.as_deref()))
 }
 
 /// Decodes and parses a record's key; `None` (logged) when it is missing or

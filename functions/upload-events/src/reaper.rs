@@ -1,15 +1,19 @@
-//! The scheduled reaper: queued jobs older than URL TTL + grace are checked
+//! The scheduled reaper: queued jobs past their upload window (last URL's
+//! expiry + grace + size at the slowest supported upload rate) are checked
 //! against S3 (object present: advanced as its event would have; absent:
-//! failed/UPLOAD_EXPIRED); processing jobs older than the processing timeout
-//! are failed/PROCESSING_TIMEOUT. Bounded per run; overlapping runs never
-//! handle the same job (claims are leases).
+//! failed/UPLOAD_EXPIRED, after re-checking the window; HEAD failed: left for
+//! a later run, logged as an error and counted); processing jobs older than
+//! the processing timeout are failed/PROCESSING_TIMEOUT. Bounded per run;
+//! overlapping runs never handle the same job (claims are leases), and each
+//! run takes the jobs least recently tried first, so failing HEADs cannot
+//! starve the rest.
 
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use upload_core::repo::{self, AdvanceOutcome, StaleQueued, UploadedObject};
-use upload_core::{JobId, TenantId};
+use upload_core::repo::{self, AdvanceOutcome, StaleQueued, UploadWindow, UploadedObject};
+use upload_core::{Config, JobId, TenantId};
 
 use crate::{EventsError, EventsState, log};
 
@@ -31,12 +35,12 @@ const HEAD_CONCURRENCY: usize = 8;
 /// One reaper run.
 pub(crate) async fn reap(state: &EventsState) -> Result<ReapReport, EventsError> {
     let cfg = &state.config;
-    let older = (cfg.upload_url_ttl + cfg.reaper_grace).as_secs_f64();
+    let window = upload_window(cfg);
     let claimed =
-        repo::claim_stale_queued(&state.db, older, CLAIM_LEASE_SECS, cfg.reaper_batch).await?;
+        repo::claim_stale_queued(&state.db, &window, CLAIM_LEASE_SECS, cfg.reaper_batch).await?;
     let heads = head_all(state, &claimed).await;
     let recovered = recover(state, &heads.present).await?;
-    let expired = expire(state, &heads.absent).await?;
+    let expired = expire(state, &window, &heads.absent).await?;
     let timed_out = time_out(state).await?;
     let report = ReapReport {
         claimed: claimed.len(),
@@ -55,6 +59,16 @@ pub(crate) async fn reap(state: &EventsState) -> Result<ReapReport, EventsError>
         "reaper finished"
     );
     Ok(report)
+}
+
+/// The configured upload window.
+pub(crate) fn upload_window(cfg: &Config) -> UploadWindow {
+    UploadWindow {
+        url_ttl_secs: cfg.upload_url_ttl.as_secs_f64(),
+        grace_secs: cfg.reaper_grace.as_secs_f64(),
+        max_upload_bytes: i64::try_from(cfg.max_upload_bytes).unwrap_or(i64::MAX),
+        min_bytes_per_second: cfg.reaper_min_upload_bytes_per_second as f64,
+    }
 }
 
 /// What HEAD said about the claimed jobs' objects.
@@ -89,13 +103,16 @@ async fn head_all(state: &EventsState, claimed: &[StaleQueued]) -> Heads {
         match head {
             Ok(Some(info)) => present.push((
                 i,
-                UploadedObject::of_job(&c.trace, &c.file_key, Some(info.size)),
+                UploadedObject::of_job(&c.trace, &c.file_key, Some(info.size))
+                    .with_etag(info.etag.as_deref()),
             )),
             Ok(None) => absent.push((c.trace.tenant_id, c.trace.job_id)),
             Err(e) => {
-                // Left queued; the lease expires and a later run retries.
+                // Left queued; the lease expires and a later run retries it
+                // after the jobs it has not tried. A 403 here means the role
+                // lacks s3:ListBucket (S3 then hides "not found" behind it).
                 errors += 1;
-                tracing::warn!(event = "reaper_head_failed", job_id = %c.trace.job_id, tenant_id = %c.trace.tenant_id, error = %e, "HEAD failed; will retry on a later run");
+                tracing::error!(event = "reaper_head_failed", job_id = %c.trace.job_id, tenant_id = %c.trace.tenant_id, trace_id = c.trace.trace_id, interaction_id = %c.trace.interaction_id, key = %c.file_key, error = %e, "HEAD failed; job left queued for a later run");
             }
         }
     }
@@ -124,8 +141,12 @@ async fn recover(state: &EventsState, present: &[UploadedObject]) -> Result<usiz
 }
 
 /// Fails the jobs whose object never arrived; returns how many.
-async fn expire(state: &EventsState, absent: &[(TenantId, JobId)]) -> Result<usize, EventsError> {
-    let expired = repo::expire_queued(&state.db, absent).await?;
+async fn expire(
+    state: &EventsState,
+    window: &UploadWindow,
+    absent: &[(TenantId, JobId)],
+) -> Result<usize, EventsError> {
+    let expired = repo::expire_queued(&state.db, window, absent).await?;
     for t in &expired {
         tracing::warn!(event = "expired", code = "UPLOAD_EXPIRED", job_id = %t.job_id, tenant_id = %t.tenant_id, trace_id = t.trace_id, interaction_id = %t.interaction_id, status = "failed", "no upload arrived; job failed");
     }

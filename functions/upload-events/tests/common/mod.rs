@@ -24,6 +24,11 @@ pub fn config(url: &str) -> Config {
         ("MAX_UPLOAD_BYTES", MAX.to_string()),
         ("UPLOAD_URL_TTL_SECONDS", "300".to_owned()),
         ("REAPER_GRACE_SECONDS", "60".to_owned()),
+        // Fast uploads only: the window is TTL + grace (+1 s at most).
+        (
+            "REAPER_MIN_UPLOAD_BYTES_PER_SECOND",
+            "1000000000".to_owned(),
+        ),
     ]
     .into_iter()
     .collect();
