@@ -12,7 +12,7 @@
 //!   twice: deadpool's fast recycling drops connections whose socket is known
 //!   closed, connections idle longer than `DB_MAX_IDLE_SECONDS` are replaced,
 //!   and a statement that fails because its connection turned out to be
-//!   closed is retried once on a fresh connection. All repository statements
+//!   closed is retried on the next connection, until a fresh one was tried. All repository statements
 //!   are idempotent (conditional updates, inserts on a deterministic key), so
 //!   the retry cannot apply anything twice.
 
@@ -40,15 +40,35 @@ pub enum DbError {
     /// The statement did not answer within `DB_STATEMENT_TIMEOUT_MS`.
     #[error("database statement timed out after {0:?}")]
     Timeout(Duration),
-    /// The server answered with an error.
-    #[error("database error: {0}")]
-    Query(#[source] tokio_postgres::Error),
+    /// The server answered with an error. Shown as its SQLSTATE and the
+    /// server's message only: never its DETAIL, which can quote the
+    /// statement's parameters (and is why the error is not exposed as a
+    /// `source` either).
+    #[error("database error: {}", server_error(.0))]
+    Query(tokio_postgres::Error),
     /// A row did not have the expected shape.
     #[error("unexpected database response: {0}")]
     Decode(String),
 }
 
+/// `SQLSTATE 42P01: relation "upload_jobs" does not exist`: the code and the
+/// server's message, nothing else.
+fn server_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("SQLSTATE {}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
 impl DbError {
+    /// The server's SQLSTATE code, when the server answered with an error.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            DbError::Query(e) => e.code().map(SqlState::code),
+            _ => None,
+        }
+    }
+
     /// Would trying again later plausibly succeed? (Connection trouble,
     /// timeouts, server shutting down, serialization failures.)
     pub fn is_transient(&self) -> bool {
@@ -219,6 +239,10 @@ impl Db {
         sql: &str,
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<Vec<Row>, DbError> {
+        // Each idle connection in the pool may be dead (a pooler restart
+        // ends them all at once), so a broken connection is retried until
+        // the pool has had to open a fresh one: at most pool size + 1 tries.
+        let max_attempts = self.pool.status().max_size + 1;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -227,11 +251,13 @@ impl Db {
                 .await
             {
                 Ok(Ok(rows)) => return Ok(rows),
-                Ok(Err(e)) if attempt == 1 && (connection_broken(&e) || client.is_closed()) => {
+                Ok(Err(e))
+                    if attempt < max_attempts && (connection_broken(&e) || client.is_closed()) =>
+                {
                     // The socket died while we were not looking (frozen
-                    // function, pooler restart). Drop it and try once more on
-                    // a new connection.
-                    tracing::warn!(error = %e, "database connection was closed; retrying on a fresh connection");
+                    // function, pooler restart). Drop it and try again: on
+                    // the next idle connection, or a new one.
+                    tracing::warn!(error = %server_error(&e), "database connection was closed; retrying on a fresh connection");
                     drop(Object::take(client));
                     continue;
                 }

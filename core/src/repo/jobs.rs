@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use std::sync::LazyLock;
 
+use tokio_postgres::Row;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 
@@ -28,6 +29,27 @@ pub struct NewJob {
     pub metadata_json: Option<String>,
 }
 
+/// What init stores beyond the seed schema's columns (migrations 002 and
+/// 003), and what a stored row holds there. Never part of the job row the
+/// API returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InitColumns {
+    /// The caller's optional `pg_user_id` claim.
+    pub pg_user_id: Option<String>,
+    /// The caller's optional `user_name` claim.
+    pub user_name: Option<String>,
+    /// The request's optional `participants`, as JSON text.
+    pub participants_json: Option<String>,
+    /// The request's optional checksum (base64 SHA-256).
+    pub checksum_sha256: Option<String>,
+    /// When the upload URL handed out for the job expires.
+    pub upload_expires_at: Option<DateTime<Utc>>,
+}
+
+/// The [`InitColumns`], after the seed schema's in the RETURNING lists.
+const INIT_COLUMNS: &str =
+    "pg_user_id, user_name, participants_json, checksum_sha256, upload_expires_at";
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Created {
     /// This call inserted the row.
@@ -50,17 +72,24 @@ static INSERT_JOB: LazyLock<String> = LazyLock::new(|| {
         "WITH ins AS (
         INSERT INTO upload_jobs (id, tenant_id, user_id, job_type, status, file_key, file_name,
                                  mime_type, file_size, interaction_id, trace_id, account_id,
-                                 metadata_json)
-        VALUES ($1, $2, $3, $4::text::jobtype, 'queued', $5, $6, $7, $8, $9, $10, $11, $12)
+                                 metadata_json, ",
+        INIT_COLUMNS,
+        ")
+        VALUES ($1, $2, $3, $4::text::jobtype, 'queued', $5, $6, $7, $8, $9, $10, $11, $12,
+                $13, $14, $15, $16, $17)
         ON CONFLICT DO NOTHING
         RETURNING ",
         job_select_list(),
+        ", ",
+        INIT_COLUMNS,
         ", true AS inserted
     )
     SELECT * FROM ins
     UNION ALL
     SELECT ",
         job_select_list(),
+        ", ",
+        INIT_COLUMNS,
         ", false AS inserted FROM upload_jobs
     WHERE id = $1 AND tenant_id = $2 AND NOT EXISTS (SELECT 1 FROM ins)",
     ]
@@ -69,10 +98,24 @@ static INSERT_JOB: LazyLock<String> = LazyLock::new(|| {
 
 /// Inserts a `queued` job, or returns the existing row with the same id (and
 /// tenant). One statement; the primary key makes concurrent repeats safe.
+/// The [`InitColumns`] stay NULL; see [`create_queued_job_with`].
+pub async fn create_queued_job(db: &Db, job: &NewJob) -> Result<Created, DbError> {
+    create_queued_job_with(db, job, &InitColumns::default())
+        .await
+        .map(|(created, _)| created)
+}
+
+/// Inserts a `queued` job with its [`InitColumns`], or returns the existing
+/// row with the same id (and tenant), each with what the row stores in those
+/// columns. One statement; the primary key makes concurrent repeats safe.
 /// Only when a concurrent insert of the same id commits between this
 /// statement's snapshot and its conflict check does the statement see
 /// neither row; it is then run once more (the only case with two round trips).
-pub async fn create_queued_job(db: &Db, job: &NewJob) -> Result<Created, DbError> {
+pub async fn create_queued_job_with(
+    db: &Db,
+    job: &NewJob,
+    init: &InitColumns,
+) -> Result<(Created, InitColumns), DbError> {
     let job_type = job.job_type.as_str();
     let key = job.file_key.as_str();
     for _ in 0..2 {
@@ -92,23 +135,69 @@ pub async fn create_queued_job(db: &Db, job: &NewJob) -> Result<Created, DbError
                     (&job.trace_id, Type::TEXT),
                     (&job.account_id, Type::TEXT),
                     (&job.metadata_json, Type::TEXT),
+                    (&init.pg_user_id, Type::TEXT),
+                    (&init.user_name, Type::TEXT),
+                    (&init.participants_json, Type::TEXT),
+                    (&init.checksum_sha256, Type::TEXT),
+                    (&init.upload_expires_at, Type::TIMESTAMPTZ),
                 ],
             )
             .await?;
         if let Some(row) = row {
             let inserted: bool = decode(row.try_get("inserted"))?;
             let stored = job_from_row(&row)?;
-            return Ok(if inserted {
+            let columns = init_columns_from_row(&row)?;
+            let created = if inserted {
                 Created::New(stored)
             } else {
                 Created::Existing(stored)
-            });
+            };
+            return Ok((created, columns));
         }
     }
     Err(DbError::Decode(format!(
         "job id {} is taken by another tenant",
         job.id
     )))
+}
+
+fn init_columns_from_row(row: &Row) -> Result<InitColumns, DbError> {
+    Ok(InitColumns {
+        pg_user_id: decode(row.try_get("pg_user_id"))?,
+        user_name: decode(row.try_get("user_name"))?,
+        participants_json: decode(row.try_get("participants_json"))?,
+        checksum_sha256: decode(row.try_get("checksum_sha256"))?,
+        upload_expires_at: decode(row.try_get("upload_expires_at"))?,
+    })
+}
+
+const EXTEND_UPLOAD_WINDOW: &str = "UPDATE upload_jobs
+    SET upload_expires_at = GREATEST(upload_expires_at, $3)
+    WHERE id = $1 AND tenant_id = $2 AND status = 'queued'
+    RETURNING upload_expires_at";
+
+/// A fresh upload URL was handed out for a queued job (an idempotent
+/// repeat): its `upload_expires_at` moves forward to `expires_at`, never
+/// back. One statement. `None` when the job is no longer queued (or not the
+/// tenant's): nothing changed.
+pub async fn extend_upload_window(
+    db: &Db,
+    tenant: TenantId,
+    id: JobId,
+    expires_at: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DbError> {
+    db.query_opt(
+        EXTEND_UPLOAD_WINDOW,
+        &[
+            (&id.0, Type::UUID),
+            (&tenant.0, Type::UUID),
+            (&expires_at, Type::TIMESTAMPTZ),
+        ],
+    )
+    .await?
+    .map(|r| decode(r.try_get("upload_expires_at")))
+    .transpose()
+    .map(Option::flatten)
 }
 
 static GET_JOB: LazyLock<String> = LazyLock::new(|| {

@@ -14,8 +14,13 @@ mod reaper;
 mod transition;
 
 pub use advance::{AdvanceOutcome, AdvanceResult, UploadedObject, advance_batch};
-pub use jobs::{Created, NewJob, PageCursor, create_queued_job, get_job, list_jobs};
-pub use reaper::{StaleQueued, claim_stale_queued, expire_queued, timeout_processing};
+pub use jobs::{
+    Created, InitColumns, NewJob, PageCursor, create_queued_job, create_queued_job_with,
+    extend_upload_window, get_job, list_jobs,
+};
+pub use reaper::{
+    StaleQueued, UploadWindow, claim_stale_queued, expire_queued, timeout_processing,
+};
 pub use transition::{Transition, fail, fail_queued, succeed};
 
 fn decode<T>(r: Result<T, tokio_postgres::Error>) -> Result<T, DbError> {

@@ -22,12 +22,18 @@ pub struct Identity {
     pub user_id: String,
     /// `jwt`, `authorizer` or `legacy-header`.
     pub source: &'static str,
+    /// The optional `pg_user_id` claim (the legacy headers carry none).
+    pub pg_user_id: Option<String>,
+    /// The optional `user_name` claim (the legacy headers carry none).
+    pub user_name: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct InternalClaims {
     tenant_id: Option<String>,
     user_id: Option<String>,
+    pg_user_id: Option<String>,
+    user_name: Option<String>,
 }
 
 /// Leeway on `exp` (and `nbf`), in seconds.
@@ -145,6 +151,8 @@ fn verify(token: &str, key: &DecodingKey, validation: &Validation) -> Result<Ide
         tenant,
         user_id,
         source: "jwt",
+        pg_user_id: data.claims.pg_user_id,
+        user_name: data.claims.user_name,
     })
 }
 
@@ -183,6 +191,8 @@ fn identity_from_claims(
         tenant,
         user_id,
         source: "authorizer",
+        pg_user_id: claims.get("pg_user_id").cloned(),
+        user_name: claims.get("user_name").cloned(),
     })
 }
 
@@ -208,6 +218,8 @@ fn legacy(parts: &Parts) -> Result<Identity, ApiError> {
         tenant,
         user_id: user_id.to_owned(),
         source: "legacy-header",
+        pg_user_id: None,
+        user_name: None,
     })
 }
 
@@ -221,8 +233,8 @@ pub(crate) fn security_schemes() -> (
         .scheme(HttpAuthScheme::Bearer)
         .bearer_format("JWT")
         .description(Some(
-            "The internal gateway's HS256 JWT (claims tenant_id, user_id; iss, aud and exp \
-             checked, with 30 s leeway on exp), or, behind API Gateway's JWT authorizer, the claims \
+            "The internal gateway's HS256 JWT (claims tenant_id, user_id, optional pg_user_id \
+             and user_name; iss, aud and exp checked, with 30 s leeway on exp), or, behind API Gateway's JWT authorizer, the claims \
              it verified (tenant_id or custom:tenant_id; user_id or sub).",
         ))
         .build();

@@ -118,11 +118,13 @@ impl ApiError {
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
+        // The error shows the SQLSTATE and the server's message, never the
+        // statement's parameters.
         if e.is_transient() {
-            tracing::warn!(error = %e, "database unavailable");
+            tracing::warn!(error = %e, sqlstate = e.sqlstate(), "database unavailable");
             ApiError::unavailable("The job database is temporarily unavailable; retry shortly.")
         } else {
-            tracing::error!(error = %e, "database error");
+            tracing::error!(error = %e, sqlstate = e.sqlstate(), "database error");
             ApiError::internal()
         }
     }

@@ -1,6 +1,8 @@
 //! Presigned PUT URLs: Content-Type always signed, Content-Length when the
 //! size is declared, `x-amz-checksum-sha256` when a checksum is given, so S3
-//! itself refuses a different type, size or body.
+//! itself refuses a different type, size or body; `If-None-Match: *` when the
+//! client opted into overwrite protection, so S3 refuses a second PUT of the
+//! key (412).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -37,16 +39,46 @@ pub struct Presigner {
     pub credentials: Option<SharedCredentialsProvider>,
 }
 
+/// What a PUT URL signs besides the bucket.
+#[derive(Debug, Clone, Copy)]
+pub struct PutRequest<'a> {
+    pub key: &'a str,
+    pub content_type: &'a str,
+    pub content_length: Option<i64>,
+    pub checksum_sha256: Option<&'a str>,
+    /// Sign `If-None-Match: *`: S3 refuses (412) a PUT when the key exists.
+    pub if_none_match: bool,
+}
+
+/// When a URL signed now is valid: from `start` (whole seconds) for `ttl`,
+/// the URL TTL or less when the credentials expire sooner. Known before
+/// signing, so the job row can record the expiry before the URL exists.
+#[derive(Debug, Clone, Copy)]
+pub struct UrlWindow {
+    start: SystemTime,
+    ttl: Duration,
+}
+
+impl UrlWindow {
+    /// The honest expiry of a URL signed for this window.
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        DateTime::<Utc>::from(self.start + self.ttl)
+    }
+}
+
 /// How a signed header is named in `upload_headers`.
 fn display_name(h: &str) -> String {
     match h {
         "content-type" => "Content-Type".into(),
         "content-length" => "Content-Length".into(),
+        "if-none-match" => "If-None-Match".into(),
         other => other.to_owned(),
     }
 }
 
 impl Presigner {
+    /// A URL for `key` valid from now ([`Presigner::window`] and
+    /// [`Presigner::sign_put`] in one).
     pub async fn presign_put(
         &self,
         key: &str,
@@ -54,6 +86,20 @@ impl Presigner {
         content_length: Option<i64>,
         checksum_sha256: Option<&str>,
     ) -> Result<PresignedPut, PresignError> {
+        let window = self.window().await?;
+        let put = PutRequest {
+            key,
+            content_type,
+            content_length,
+            checksum_sha256,
+            if_none_match: false,
+        };
+        self.sign_put(&put, &window).await
+    }
+
+    /// The window a URL signed now gets: the TTL from now, shortened to the
+    /// credentials' expiry.
+    pub async fn window(&self) -> Result<UrlWindow, PresignError> {
         // SigV4 dates have whole seconds; so does the honest expiry.
         let now_secs = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -74,22 +120,34 @@ impl Presigner {
         if ttl < Duration::from_secs(1) {
             return Err(PresignError::ExpiringCredentials);
         }
+        Ok(UrlWindow { start, ttl })
+    }
+
+    /// Signs `put` for `window`.
+    pub async fn sign_put(
+        &self,
+        put: &PutRequest<'_>,
+        window: &UrlWindow,
+    ) -> Result<PresignedPut, PresignError> {
         let cfg = PresigningConfig::builder()
-            .start_time(start)
-            .expires_in(ttl)
+            .start_time(window.start)
+            .expires_in(window.ttl)
             .build()
             .map_err(|e| PresignError::Sign(e.to_string()))?;
         let mut req = self
             .client
             .put_object()
             .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type);
-        if let Some(len) = content_length {
+            .key(put.key)
+            .content_type(put.content_type);
+        if let Some(len) = put.content_length {
             req = req.content_length(len);
         }
-        if let Some(sum) = checksum_sha256 {
+        if let Some(sum) = put.checksum_sha256 {
             req = req.checksum_sha256(sum);
+        }
+        if put.if_none_match {
+            req = req.if_none_match("*");
         }
         let presigned = req.presigned(cfg).await.map_err(|e| {
             PresignError::Sign(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())
@@ -98,10 +156,9 @@ impl Presigner {
             .headers()
             .map(|(k, v)| (display_name(&k.to_ascii_lowercase()), v.to_owned()))
             .collect();
-        let expires_at = DateTime::<Utc>::from(start + ttl);
         Ok(PresignedPut {
             url: presigned.uri().to_owned(),
-            expires_at,
+            expires_at: window.expires_at(),
             headers,
         })
     }

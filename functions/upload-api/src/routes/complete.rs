@@ -18,8 +18,16 @@ use crate::error::{ApiError, Problem};
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = CompleteRequest)]
 pub struct CompleteBody {
-    /// The file_key init returned.
-    #[schema(required = true, value_type = String, min_length = 1)]
+    /// The file_key init returned: `tenant/{tenant_id}/uploads/{job_id}/{name}`
+    /// under the caller's tenant.
+    #[schema(
+        required = true,
+        value_type = String,
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^tenant/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/uploads/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/[^/\x00-\x1f]+$",
+        example = "tenant/00000000-0000-4000-8000-000000000001/uploads/5b0a4b8e-6f7e-4a43-9f55-3f8e2f0c1a22/take 1.wav"
+    )]
     file_key: Option<String>,
 }
 
@@ -73,7 +81,7 @@ pub async fn complete(
     let Some(info) = head else {
         return Err(ApiError::not_found("No uploaded object at file_key yet."));
     };
-    let item = UploadedObject::at(&parsed, Some(info.size), None);
+    let item = UploadedObject::at(&parsed, Some(info.size), None).with_etag(info.etag.as_deref());
     let result = repo::advance_batch(&state.db, &[item], state.config.max_upload_bytes)
         .await?
         .pop()
@@ -82,6 +90,7 @@ pub async fn complete(
     let event = match &result.outcome {
         AdvanceOutcome::Advanced => "advanced",
         AdvanceOutcome::Rejected { .. } => "rejected",
+        AdvanceOutcome::Replaced => "replaced",
         _ => "duplicate",
     };
     tracing::info!(event, source = "complete", job_id = %trace.job_id, tenant_id = %tenant,

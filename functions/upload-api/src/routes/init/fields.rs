@@ -18,8 +18,20 @@ pub const MAX_ACCOUNT_ID_BYTES: usize = 255;
 /// Largest `metadata` object, serialized.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
+/// Text this service stores must not contain U+0000 (PostgreSQL's `text`
+/// cannot hold it): 422 naming `field`.
+pub fn no_nul(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.contains('\0') {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not contain the NUL character (U+0000)."),
+        ));
+    }
+    Ok(())
+}
+
 /// The file's name as the client gave it: 1 to 255 characters, not all
-/// whitespace.
+/// whitespace, no U+0000.
 #[derive(Debug)]
 pub struct FileName(String);
 
@@ -35,6 +47,7 @@ impl TryFrom<Option<String>> for FileName {
                 "filename must be 1 to 255 characters.",
             ));
         }
+        no_nul("filename", &name)?;
         Ok(Self(name))
     }
 }
@@ -110,13 +123,13 @@ pub fn file_size(bytes: u64, max_bytes: u64) -> Result<i64, ApiError> {
 }
 
 /// The account, from the body or the `X-Account-ID` header (they must agree
-/// when both are given), trimmed, 1 to 255 bytes.
+/// when both are given), trimmed, 1 to 255 bytes, no U+0000.
 #[derive(Debug)]
 pub struct AccountId(String);
 
 impl AccountId {
     /// Checked in this order: the header is text, the body's value is not
-    /// empty, they agree, one is given, the length.
+    /// empty, they agree, one is given, the length, no U+0000.
     pub fn resolve(body: Option<String>, header: Option<&HeaderValue>) -> Result<Self, ApiError> {
         let header = header
             .map(|v| {
@@ -158,6 +171,7 @@ impl AccountId {
                 "account_id is longer than 255 bytes.",
             ));
         }
+        no_nul("account_id", &account)?;
         Ok(Self(account))
     }
 

@@ -2,6 +2,8 @@
 //! its file.
 
 mod fields;
+mod participants;
+mod replay;
 mod request;
 
 use std::collections::BTreeMap;
@@ -10,18 +12,23 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use upload_core::repo::{self, Created, NewJob};
-use upload_core::{Db, FileKey, JobId, JobStatus, SafeFileName, UploadJob};
+use upload_core::repo::{InitColumns, NewJob};
+use upload_core::{FileKey, JobId, SafeFileName, UploadJob};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use self::fields::no_nul;
+use self::participants::Participants;
+use self::replay::create_or_replay;
 use self::request::{InitBody, InitHeaders};
 use self::request::{InitInput, InitRequest};
 use super::extract::{Caller, JsonBody};
 use crate::SharedState;
+use crate::auth::Identity;
 use crate::error::{ApiError, Problem};
+use crate::presign::{PresignError, PresignedPut, PutRequest};
 
 /// The queued job and where to upload its file.
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,7 +48,8 @@ pub struct InitResponse {
     #[schema(inline)]
     status: Queued,
     /// Headers the PUT must send, all signed: Content-Type, Content-Length
-    /// (when file_size was given), x-amz-checksum-sha256 (when given).
+    /// (when file_size was given), x-amz-checksum-sha256 (when given),
+    /// If-None-Match (with overwrite_protection).
     upload_headers: BTreeMap<String, String>,
     /// The presigned PUT URL.
     #[schema(format = "uri")]
@@ -87,40 +95,71 @@ pub async fn init(
     headers: InitHeaders,
     JsonBody(body): JsonBody<InitBody>,
 ) -> Result<Response, ApiError> {
-    let mut req = InitRequest::try_from(InitInput {
+    let req = InitRequest::try_from(InitInput {
         body,
         headers: &headers,
         max_upload_bytes: state.config.max_upload_bytes,
     })?;
+    check_identity(&caller.id)?;
     let tenant = caller.id.tenant;
     let job_id = match &req.idempotency_key {
         Some(k) => JobId::from_idempotency_key(tenant, k.as_str()),
         None => JobId::new_random(),
     };
     caller.log.update(|f| f.job_id = Some(job_id.to_string()));
+    // The URL's expiry is known before the row is written, so the row
+    // records it in the same statement; the URL is signed after.
+    let window = state
+        .presigner
+        .window()
+        .await
+        .map_err(presign_failed(job_id))?;
     let requested_interaction = req.interaction_id;
-    let checksum = req.checksum.take();
-    let new = new_job(req, job_id, &caller);
-    let (job, replayed) = create_or_replay(&state.db, &new, requested_interaction).await?;
+    let overwrite_protection = req.overwrite_protection;
+    let (new, columns) = new_job(req, job_id, &caller, window.expires_at());
+    let (job, replayed) =
+        create_or_replay(&state.db, &new, &columns, requested_interaction).await?;
+    let put = PutRequest {
+        key: &job.file_key,
+        content_type: &new.mime_type,
+        content_length: new.file_size,
+        checksum_sha256: columns.checksum_sha256.as_deref(),
+        if_none_match: overwrite_protection,
+    };
     let presigned = state
         .presigner
-        .presign_put(
-            &job.file_key,
-            &new.mime_type,
-            new.file_size,
-            checksum.as_ref().map(|c| c.as_str()),
-        )
+        .sign_put(&put, &window)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, job_id = %job.id, "presigning failed");
-            ApiError::unavailable("Could not sign an upload URL; retry shortly.")
-        })?;
+        .map_err(presign_failed(job.id))?;
     tracing::info!(
         event = if replayed { "init_replayed" } else { "job_queued" },
         job_id = %job.id, tenant_id = %tenant, trace_id = job.trace_id.as_deref(),
         interaction_id = %job.interaction_id, mime_type = %new.mime_type, file_size = new.file_size,
         "upload job queued"
     );
+    Ok(created(job, new.mime_type, presigned, replayed))
+}
+
+fn presign_failed(job_id: JobId) -> impl FnOnce(PresignError) -> ApiError {
+    move |e| {
+        tracing::error!(error = %e, job_id = %job_id, "presigning failed");
+        ApiError::unavailable("Could not sign an upload URL; retry shortly.")
+    }
+}
+
+/// The caller's identity as it will be stored: no U+0000 in its texts.
+fn check_identity(id: &Identity) -> Result<(), ApiError> {
+    no_nul("user_id", &id.user_id)?;
+    for (field, value) in [("pg_user_id", &id.pg_user_id), ("user_name", &id.user_name)] {
+        if let Some(v) = value {
+            no_nul(field, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// The 201 answer.
+fn created(job: UploadJob, mime_type: String, presigned: PresignedPut, replayed: bool) -> Response {
     let body = InitResponse {
         expires_at: presigned
             .expires_at
@@ -128,7 +167,7 @@ pub async fn init(
         file_key: job.file_key,
         interaction_id: job.interaction_id,
         job_id: job.id,
-        signed_content_type: new.mime_type,
+        signed_content_type: mime_type,
         status: Queued::Queued,
         upload_headers: presigned.headers,
         upload_url: presigned.url,
@@ -138,14 +177,26 @@ pub async fn init(
         res.headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
-    Ok(res)
+    res
 }
 
 /// The row to insert: the request's fields, the caller's identity and trace
-/// id, the object key.
-fn new_job(req: InitRequest, id: JobId, caller: &Caller) -> NewJob {
+/// id, the object key, and when the upload URL expires.
+fn new_job(
+    req: InitRequest,
+    id: JobId,
+    caller: &Caller,
+    upload_expires_at: DateTime<Utc>,
+) -> (NewJob, InitColumns) {
     let tenant = caller.id.tenant;
-    NewJob {
+    let columns = InitColumns {
+        pg_user_id: caller.id.pg_user_id.clone(),
+        user_name: caller.id.user_name.clone(),
+        participants_json: req.participants.map(Participants::into_string),
+        checksum_sha256: req.checksum.map(|c| c.as_str().to_owned()),
+        upload_expires_at: Some(upload_expires_at),
+    };
+    let job = NewJob {
         id,
         tenant_id: tenant,
         user_id: caller.id.user_id.clone(),
@@ -158,43 +209,6 @@ fn new_job(req: InitRequest, id: JobId, caller: &Caller) -> NewJob {
         trace_id: Some(caller.trace_id.clone()),
         account_id: Some(req.account_id.into_string()),
         metadata_json: req.metadata.map(|m| m.into_string()),
-    }
-}
-
-/// Inserts the job (one autocommit statement). A row already there for the
-/// same Idempotency-Key is returned (`true`) when it describes the same
-/// request and is still queued.
-async fn create_or_replay(
-    db: &Db,
-    new: &NewJob,
-    requested_interaction: Option<Uuid>,
-) -> Result<(UploadJob, bool), ApiError> {
-    let j = match repo::create_queued_job(db, new).await? {
-        Created::New(j) => return Ok((j, false)),
-        Created::Existing(j) => j,
     };
-    let interaction_differs = requested_interaction.is_some_and(|i| i != j.interaction_id);
-    if !same_request(&j, new) || interaction_differs {
-        return Err(ApiError::conflict(
-            "This Idempotency-Key was already used with a different request body.",
-        ));
-    }
-    if j.status != JobStatus::Queued {
-        return Err(ApiError::conflict(format!(
-            "The upload for this Idempotency-Key was already received (job is {}).",
-            j.status
-        )));
-    }
-    Ok((j, true))
-}
-
-/// Does the stored job describe the same request?
-fn same_request(stored: &UploadJob, new: &NewJob) -> bool {
-    stored.user_id == new.user_id
-        && stored.job_type == new.job_type
-        && stored.file_name.as_deref() == Some(new.file_name.as_str())
-        && stored.mime_type.as_deref() == Some(new.mime_type.as_str())
-        && stored.file_size == new.file_size
-        && stored.account_id == new.account_id
-        && stored.metadata_json == new.metadata_json
+    (job, columns)
 }

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::fields::{self, AccountId, Checksum, FileName, IdempotencyKey, Metadata, MimeType};
+use super::participants::{ParticipantBody, Participants};
 use crate::error::ApiError;
 use crate::routes::job::Kind;
 
@@ -19,22 +20,26 @@ use crate::routes::job::Kind;
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = InitRequest)]
 pub struct InitBody {
-    /// The file's name, 1 to 255 characters, not all whitespace. The object
-    /// key uses a sanitised form of it.
-    #[schema(required = true, value_type = String, min_length = 1, max_length = 255, pattern = r"\S")]
+    /// The file's name, 1 to 255 characters, not all whitespace, no NUL
+    /// (U+0000). The object key uses a sanitised form of it.
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 255, pattern = r"^[^\x00]*[^\s\x00][^\x00]*$")]
     filename: Option<String>,
     /// Normalised (trimmed, lower-cased, parameters dropped, aliases mapped)
     /// and signed as Content-Type. audio_transcription accepts audio/wav,
     /// audio/mpeg, audio/mp4, audio/webm, audio/ogg, audio/flac, audio/aac;
     /// text_processing accepts text/plain, text/markdown, application/json.
-    #[schema(default = "audio/wav")]
+    #[schema(schema_with = crate::mime::schema)]
     mime_type: Option<String>,
-    /// The file's size in bytes, at most the deployment's MAX_UPLOAD_BYTES;
-    /// signed as Content-Length.
-    #[schema(minimum = 1)]
+    /// The file's size in bytes (a whole number; `38.0` is 38), at most the
+    /// deployment's MAX_UPLOAD_BYTES (itself at most S3's 5 GiB single-PUT
+    /// limit); signed as Content-Length.
+    #[schema(minimum = 1, maximum = 5_368_709_120_u64)]
+    #[serde(default, deserialize_with = "crate::routes::extract::whole_number")]
     file_size: Option<u64>,
-    /// Required here or in X-Account-ID (when both are given they must
-    /// agree); trimmed, then 1 to 255 bytes.
+    /// Trimmed, then 1 to 255 bytes, no NUL (U+0000). Required: here, or
+    /// in the X-Account-ID header instead (when both are given they must
+    /// agree).
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 255, pattern = r"^[^\x00]*[^\s\x00][^\x00]*$")]
     account_id: Option<String>,
     #[schema(value_type = Option<Kind>, default = "audio_transcription")]
     job_type: Option<String>,
@@ -48,6 +53,16 @@ pub struct InitBody {
     /// x-amz-checksum-sha256, so S3 refuses any other body.
     #[schema(pattern = r"^\s*[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=\s*$")]
     checksum_sha256: Option<String>,
+    /// Who takes part in the recording, at most 100 entries; stored with
+    /// the job for the processing service (never returned).
+    #[schema(max_items = 100)]
+    participants: Option<Vec<ParticipantBody>>,
+    /// For clients that send every one of `upload_headers` with their PUT:
+    /// `If-None-Match: *` is then signed into the URL (and returned in
+    /// upload_headers), so S3 refuses a second PUT of the same key (412).
+    /// Clients that send only Content-Type must leave it off.
+    #[schema(default = false)]
+    overwrite_protection: Option<bool>,
 }
 
 /// The headers init reads besides the caller's, as sent; checked after the
@@ -60,8 +75,8 @@ pub struct InitHeaders {
     #[param(rename = "Idempotency-Key", value_type = String, required = false, min_length = 1, max_length = 255, pattern = "^[ -~]+$")]
     pub idempotency_key: Option<HeaderValue>,
     /// Alternative to the body's account_id; when both are given they must
-    /// agree.
-    #[param(rename = "X-Account-ID", value_type = String, required = false)]
+    /// agree. Printable ASCII, not blank, at most 255 characters.
+    #[param(rename = "X-Account-ID", value_type = String, required = false, min_length = 1, max_length = 255, pattern = r"^[\t -~]*[!-~][\t -~]*$")]
     pub account_id: Option<HeaderValue>,
 }
 
@@ -94,6 +109,8 @@ pub struct InitRequest {
     pub interaction_id: Option<Uuid>,
     pub metadata: Option<Metadata>,
     pub checksum: Option<Checksum>,
+    pub participants: Option<Participants>,
+    pub overwrite_protection: bool,
     pub idempotency_key: Option<IdempotencyKey>,
 }
 
@@ -103,7 +120,7 @@ impl TryFrom<InitInput<'_>> for InitRequest {
     /// The checks run in this order and the first failure is the answer:
     /// filename, job_type, mime_type, file_size, account_id (with
     /// X-Account-ID), interaction_id, metadata, checksum_sha256,
-    /// Idempotency-Key.
+    /// participants, Idempotency-Key.
     fn try_from(input: InitInput<'_>) -> Result<Self, ApiError> {
         let InitInput {
             body,
@@ -125,6 +142,7 @@ impl TryFrom<InitInput<'_>> for InitRequest {
             .transpose()?;
         let metadata = Metadata::from_json(body.metadata)?;
         let checksum = body.checksum_sha256.map(Checksum::try_from).transpose()?;
+        let participants = Participants::from_body(body.participants)?;
         let idempotency_key = headers
             .idempotency_key
             .as_ref()
@@ -139,6 +157,8 @@ impl TryFrom<InitInput<'_>> for InitRequest {
             interaction_id,
             metadata,
             checksum,
+            participants,
+            overwrite_protection: body.overwrite_protection.unwrap_or(false),
             idempotency_key,
         })
     }
