@@ -1,6 +1,24 @@
 //! MIME normalisation and the per-job-type allow-list.
 
+use serde_json::Value;
 use upload_core::JobType;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+
+/// Other names clients use, and the canonical type each stands for.
+const ALIASES: &[(&str, &str)] = &[
+    ("audio/x-m4a", "audio/mp4"),
+    ("audio/m4a", "audio/mp4"),
+    ("audio/x-wav", "audio/wav"),
+    ("audio/wave", "audio/wav"),
+    ("audio/vnd.wave", "audio/wav"),
+    ("audio/x-mpeg", "audio/mpeg"),
+    ("audio/mp3", "audio/mpeg"),
+    ("audio/x-mp3", "audio/mpeg"),
+    ("video/webm", "audio/webm"),
+    ("audio/x-flac", "audio/flac"),
+    ("audio/x-aac", "audio/aac"),
+    ("text/x-markdown", "text/markdown"),
+];
 
 /// Trims, lower-cases, drops parameters (`audio/webm;codecs=opus`) and maps
 /// aliases to one canonical type.
@@ -11,17 +29,10 @@ pub fn normalize(raw: &str) -> String {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let canonical = match base.as_str() {
-        "audio/x-m4a" | "audio/m4a" => "audio/mp4",
-        "audio/x-wav" | "audio/wave" | "audio/vnd.wave" => "audio/wav",
-        "audio/x-mpeg" | "audio/mp3" | "audio/x-mp3" => "audio/mpeg",
-        "video/webm" => "audio/webm",
-        "audio/x-flac" => "audio/flac",
-        "audio/x-aac" => "audio/aac",
-        "text/x-markdown" => "text/markdown",
-        other => other,
-    };
-    canonical.to_owned()
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == base)
+        .map_or(base.clone(), |(_, canonical)| (*canonical).to_owned())
 }
 
 pub fn allowed(job_type: JobType) -> &'static [&'static str] {
@@ -41,6 +52,31 @@ pub fn allowed(job_type: JobType) -> &'static [&'static str] {
 
 pub fn is_allowed(job_type: JobType, normalized: &str) -> bool {
     allowed(job_type).contains(&normalized)
+}
+
+/// `mime_type` in the document: every type some job type accepts and every
+/// alias, as written after normalisation (the API also takes them in any
+/// case, padded, with parameters), or null.
+pub fn schema() -> Schema {
+    let mut values: Vec<Value> = JobType::ALL
+        .iter()
+        .flat_map(|t| allowed(*t).iter())
+        .chain(ALIASES.iter().map(|(alias, _)| alias))
+        .map(|m| Value::from(*m))
+        .collect();
+    values.push(Value::Null);
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(values))
+        .default(Some(Value::from("audio/wav")))
+        .description(Some(
+            "Normalised (trimmed, lower-cased, parameters such as `;codecs=opus` dropped, \
+             aliases mapped) and signed as Content-Type. audio_transcription accepts audio/wav, \
+             audio/mpeg, audio/mp4, audio/webm, audio/ogg, audio/flac, audio/aac; \
+             text_processing accepts text/plain, text/markdown, application/json; anything \
+             else is 415.",
+        ))
+        .into()
 }
 
 #[cfg(test)]

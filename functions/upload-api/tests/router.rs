@@ -1,5 +1,6 @@
 //! The router as a whole: real API Gateway v2 payloads through every route,
-//! and problem+json for unknown routes and methods.
+//! and problem+json for unknown routes and methods and whatever the
+//! framework would refuse before a handler runs.
 
 mod common;
 
@@ -128,4 +129,122 @@ async fn unknown_routes_and_methods_answer_problems() {
         "METHOD_NOT_ALLOWED",
     )
     .await;
+}
+
+/// The problem code each status of these tests carries.
+fn code_of(status: u16) -> &'static str {
+    match status {
+        404 => "NOT_FOUND",
+        405 => "METHOD_NOT_ALLOWED",
+        413 => "PAYLOAD_TOO_LARGE",
+        _ => "VALIDATION_FAILED",
+    }
+}
+
+/// What the framework would refuse before a handler runs (bad path or query
+/// encoding, a repeated or mistyped query parameter, an unknown route or
+/// method) is problem+json naming the parameter where there is one.
+#[tokio::test]
+async fn framework_rejections_are_problems_naming_the_field() {
+    let app = TestApp::new().await;
+    let tok = good_token(TENANT);
+    let cases: [(&str, &str, u16, Option<&str>); 10] = [
+        ("GET", "/upload/jobs?limit=1&limit=2", 400, Some("limit")),
+        (
+            "GET",
+            "/upload/jobs?status=queued&cursor=a&cursor=",
+            400,
+            Some("cursor"),
+        ),
+        ("GET", "/upload/jobs?status=%FF", 400, Some("status")),
+        ("GET", "/upload/jobs?limit=ten", 400, Some("limit")),
+        ("GET", "/upload/jobs?li%6Dit=1&limit=2", 400, Some("limit")),
+        ("GET", "/upload/status/%FF", 400, Some("job_id")),
+        ("GET", "/upload/status/%C3%28", 400, Some("job_id")),
+        ("GET", "/upload/nowhere/%FF", 404, None),
+        ("PUT", "/upload/jobs", 405, None),
+        ("OPTIONS", "/upload/init", 405, None),
+    ];
+    for (method, path, status, field) in cases {
+        let status = StatusCode::from_u16(status).unwrap();
+        let r = req(method, path, Some(&tok), None);
+        let got = expect_error(&app, r, status, code_of(status.as_u16())).await;
+        assert_eq!(got["field"].as_str(), field, "{method} {path}: {got}");
+    }
+}
+
+/// A body that is not JSON, whatever its Content-Type says, a value of the
+/// wrong type, and a body over 64 KiB are problem+json too.
+#[tokio::test]
+async fn bad_bodies_are_problems_naming_the_field() {
+    let app = TestApp::new().await;
+    let tok = good_token(TENANT);
+    let long = format!(r#"{{"filename": "{}"}}"#, "a".repeat(70_000));
+    let cases: [(&str, &str, String, u16, Option<&str>); 6] = [
+        (
+            "/upload/init",
+            "text/plain",
+            "filename=a.wav".into(),
+            400,
+            Some("body"),
+        ),
+        (
+            "/upload/init",
+            "application/x-www-form-urlencoded",
+            "filename=a".into(),
+            400,
+            Some("body"),
+        ),
+        (
+            "/upload/init",
+            "application/json",
+            r#"{"filename": "#.into(),
+            400,
+            Some("body"),
+        ),
+        (
+            "/upload/init",
+            "application/json",
+            r#"{"file_size": 1.5}"#.into(),
+            400,
+            Some("file_size"),
+        ),
+        (
+            "/upload/complete",
+            "application/json",
+            r#"{"file_key": 5}"#.into(),
+            400,
+            Some("file_key"),
+        ),
+        ("/upload/init", "application/json", long, 413, None),
+    ];
+    for (path, content_type, body, status, field) in cases {
+        let r = axum::http::Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("authorization", format!("Bearer {tok}"))
+            .header("content-type", content_type)
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let status = StatusCode::from_u16(status).unwrap();
+        let got = expect_error(&app, r, status, code_of(status.as_u16())).await;
+        assert_eq!(got["field"].as_str(), field, "{path} {content_type}: {got}");
+    }
+}
+
+/// JSON has one number type and the document says `integer`: `1234.0` is a
+/// file size of 1234 bytes, as `1234` is (the fuzzer sends both).
+#[tokio::test]
+async fn a_whole_file_size_written_with_a_fraction_is_accepted() {
+    let app = TestApp::new().await;
+    let tok = good_token(TENANT);
+    for size in ["1234", "1234.0", "1.234e3"] {
+        let mut body = init_body();
+        body["file_size"] = serde_json::from_str(size).unwrap();
+        let (st, _, res) = app
+            .call(req("POST", "/upload/init", Some(&tok), Some(body)))
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{size}: {res}");
+        assert_eq!(res["upload_headers"]["Content-Length"], "1234", "{size}");
+    }
 }

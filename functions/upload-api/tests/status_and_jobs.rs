@@ -174,3 +174,78 @@ async fn status_and_jobs_refusals_answer_clearly_and_write_nothing() {
     )
     .await;
 }
+
+/// A cursor in this API's format, for a creation time in microseconds.
+fn cursor_at(micros: i128) -> String {
+    use base64::Engine;
+    let raw = format!("{micros}:{}", uuid::Uuid::new_v4());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// Microseconds since 1970 at the start of `year` (proleptic Gregorian).
+fn micros_at_year(year: i32) -> i128 {
+    let days = chrono::NaiveDate::from_ymd_opt(year, 1, 1)
+        .map(|d| d.signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()))
+        .map(|d| i128::from(d.num_days()))
+        // Beyond chrono's range: 365.2425 days a year is close enough.
+        .unwrap_or_else(|| (i128::from(year) - 1970) * 3_652_425 / 10_000);
+    days * 86_400_000_000
+}
+
+/// A cursor carrying a time no job of this API can have (one Postgres
+/// cannot store, or outside the RFC 3339 years 0001 to 9999 the API writes
+/// timestamps in) is a 400 naming `cursor`, not a database error.
+#[tokio::test]
+async fn jobs_cursor_out_of_range_is_a_validation_error() {
+    let app = TestApp::new().await;
+    let tok = good_token(TENANT);
+    for year in [
+        -300_000, -262_000, -5000, -4713, -3000, 0, 10_000, 262_000, 300_000,
+    ] {
+        let micros = micros_at_year(year);
+        let body = expect_error(
+            &app,
+            req(
+                "GET",
+                &format!("/upload/jobs?cursor={}", cursor_at(micros)),
+                Some(&tok),
+                None,
+            ),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        )
+        .await;
+        assert_eq!(body["field"], "cursor", "year {year}: {body}");
+    }
+    for micros in [
+        i128::from(i64::MIN),
+        i128::from(i64::MAX),
+        i128::from(i64::MAX) + 1,
+    ] {
+        let body = expect_error(
+            &app,
+            req(
+                "GET",
+                &format!("/upload/jobs?cursor={}", cursor_at(micros)),
+                Some(&tok),
+                None,
+            ),
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+        )
+        .await;
+        assert_eq!(body["field"], "cursor", "{micros} µs: {body}");
+    }
+    // The edges of the range are cursors like any other.
+    for year in [1, 1970, 9999] {
+        let (st, _, body) = app
+            .call(req(
+                "GET",
+                &format!("/upload/jobs?cursor={}", cursor_at(micros_at_year(year))),
+                Some(&tok),
+                None,
+            ))
+            .await;
+        assert_eq!(st, StatusCode::OK, "year {year}: {body}");
+    }
+}

@@ -6,7 +6,8 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use serde::de::DeserializeOwned;
+use serde::Deserializer;
+use serde::de::{self, DeserializeOwned, Unexpected, Visitor};
 use utoipa::IntoParams;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
@@ -133,4 +134,92 @@ async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Resu
             )
         }
     })
+}
+
+/// An optional count in a JSON body, written as JSON allows a whole number
+/// to be: `38`, `38.0` or `3.8e1` (JSON has one number type, and JSON
+/// Schema's `integer` is any number without a fraction). A fraction, a
+/// negative number or one above `u64::MAX` is refused as serde refuses a
+/// wrong type, naming the field.
+pub fn whole_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    struct Whole;
+
+    impl<'de> Visitor<'de> for Whole {
+        type Value = Option<u64>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a whole number from 0 to 18446744073709551615")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            u64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            // 2^64 is the first whole f64 a u64 cannot hold.
+            if v.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&v) {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Ok(Some(v as u64))
+            } else {
+                Err(E::invalid_value(Unexpected::Float(v), &self))
+            }
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    d.deserialize_option(Whole)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    struct Body {
+        #[serde(default, deserialize_with = "super::whole_number")]
+        n: Option<u64>,
+    }
+
+    fn n(json: &str) -> Result<Option<u64>, String> {
+        serde_json::from_str::<Body>(json)
+            .map(|b| b.n)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn whole_numbers_in_any_json_spelling() {
+        assert_eq!(n(r#"{"n": 38}"#), Ok(Some(38)));
+        assert_eq!(n(r#"{"n": 38.0}"#), Ok(Some(38)));
+        assert_eq!(n(r#"{"n": 3.8e1}"#), Ok(Some(38)));
+        assert_eq!(n(r#"{"n": 0}"#), Ok(Some(0)));
+        assert_eq!(n(r#"{"n": 18446744073709551615}"#), Ok(Some(u64::MAX)));
+        assert_eq!(n(r#"{"n": null}"#), Ok(None));
+        assert_eq!(n("{}"), Ok(None));
+        for bad in [
+            "38.5",
+            "-1",
+            "-1.0",
+            "1e20",
+            "18446744073709551616",
+            "\"38\"",
+            "true",
+        ] {
+            let e = n(&format!(r#"{{"n": {bad}}}"#)).unwrap_err();
+            assert!(
+                e.contains("whole number") || e.contains("invalid type"),
+                "{bad}: {e}"
+            );
+        }
+    }
 }

@@ -5,10 +5,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::DateTime;
+use chrono::{DateTime, Datelike};
 use serde::{Deserialize, Serialize};
 use upload_core::repo::{self, PageCursor};
 use upload_core::{JobId, JobStatus};
@@ -18,6 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Caller;
 use super::job::{JobBody, Status};
+use super::params::QueryParams;
 use crate::SharedState;
 use crate::error::{ApiError, Problem};
 
@@ -35,6 +36,7 @@ pub struct ListQuery {
     #[param(schema_with = limit_schema)]
     limit: Option<String>,
     /// next_cursor of the previous page (opaque).
+    #[param(max_length = 76, pattern = "^[A-Za-z0-9_-]*$")]
     cursor: Option<String>,
 }
 
@@ -71,6 +73,12 @@ fn limit_schema() -> Schema {
 /// base64url, opaque to clients.
 struct Cursor(PageCursor);
 
+/// The years a job's creation time can have: those RFC 3339 (the API's
+/// timestamps) can write, all of which Postgres stores. A cursor outside
+/// them was not issued here; passed on to the database, a time before
+/// 4714 BC would fail there ("timestamp out of range", SQLSTATE 22008).
+const CURSOR_YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.0;
@@ -87,7 +95,8 @@ impl FromStr for Cursor {
             let raw = URL_SAFE_NO_PAD.decode(s).ok()?;
             let (micros, id) = std::str::from_utf8(&raw).ok()?.split_once(':')?;
             Some(PageCursor {
-                created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+                created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)
+                    .filter(|t| CURSOR_YEARS.contains(&t.year()))?,
                 id: JobId::parse(id).ok()?,
             })
         };
@@ -167,7 +176,7 @@ pub struct JobsPage {
 pub async fn list(
     State(state): State<SharedState>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Json<JobsPage>, ApiError> {
     let q = ListRequest::try_from(q)?;
     let after = q.after.map(|c| c.0);

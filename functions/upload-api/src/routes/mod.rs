@@ -1,5 +1,6 @@
 //! One module per route. What they share: [`extract`] (the caller, the JSON
-//! body) and [`job`] (the job status object).
+//! body), [`params`] (path and query parameters) and [`job`] (the job status
+//! object).
 
 pub mod complete;
 pub mod init;
@@ -8,3 +9,4 @@ pub mod status;
 
 mod extract;
 mod job;
+mod params;

@@ -1,11 +1,12 @@
 //! `GET /upload/status/{job_id}`: one of the caller's jobs.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use upload_core::{JobId, repo};
 
 use super::extract::Caller;
 use super::job::JobBody;
+use super::params::PathParams;
 use crate::SharedState;
 use crate::error::{ApiError, Problem};
 
@@ -29,7 +30,7 @@ use crate::error::{ApiError, Problem};
 pub async fn status(
     State(state): State<SharedState>,
     caller: Caller,
-    Path(job_id): Path<String>,
+    PathParams(job_id): PathParams<String>,
 ) -> Result<Json<JobBody>, ApiError> {
     let id = JobId::parse(&job_id)
         .map_err(|_| ApiError::bad_request("job_id", "job_id must be a UUID."))?;
