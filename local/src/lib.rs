@@ -1,6 +1,8 @@
 //! The local stack: everything the upload flow needs, in one process, with
 //! the same router and the same events handler the Lambdas run.
 
+pub mod cors;
+pub mod faults;
 pub mod s3server;
 
 use std::net::SocketAddr;
@@ -29,6 +31,10 @@ pub struct Options {
     pub s3_addr: SocketAddr,
     pub data_dir: PathBuf,
     pub reaper_interval: Duration,
+    /// Seeded faults injected into notification delivery (`--notification-faults`).
+    pub notification_faults: Option<faults::NotificationFaults>,
+    /// Origins the API answers with CORS headers (`--allowed-origins`).
+    pub allowed_origins: cors::AllowedOrigins,
 }
 
 /// Keys whose next notification is dropped (the test hook for lost events).
@@ -117,13 +123,14 @@ pub async fn start(opts: Options) -> Result<Stack, String> {
     let (tx, rx) = mpsc::unbounded_channel();
     let drops = DropList::default();
     let (s3_dir, s3_bucket) = (data_dir.clone(), bucket.clone());
+    let faults = opts.notification_faults;
     let mut tasks = vec![
         tokio::spawn(async move {
             if let Err(e) = s3server::serve(s3_listener, s3_dir, s3_bucket, tx).await {
                 tracing::error!(error = %e, "S3 server stopped");
             }
         }),
-        tokio::spawn(deliver(rx, events_state.clone(), drops.clone())),
+        tokio::spawn(deliver(rx, events_state.clone(), drops.clone(), faults)),
         tokio::spawn(reaper(events_state, opts.reaper_interval)),
     ];
     let app = upload_api::router(api_state)
@@ -132,6 +139,7 @@ pub async fn start(opts: Options) -> Result<Stack, String> {
             "/_local/drop-next-event",
             post(drop_next_event).with_state(drops),
         );
+    let app = cors::with_cors(app, &opts.allowed_origins);
     tasks.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(api_listener, app).await {
             tracing::error!(error = %e, "API server stopped");
@@ -238,7 +246,25 @@ async fn drop_next_event(State(drops): State<DropList>, Json(body): Json<Value>)
 /// Delivers notifications to the events handler asynchronously, at least
 /// once: a failed delivery is retried with back-off (S3 + Lambda's async
 /// retries), each in its own task so a slow one does not block the rest.
-async fn deliver(mut rx: mpsc::UnboundedReceiver<Value>, state: Arc<EventsState>, drops: DropList) {
+/// With `faults`, some are lost, delayed or delivered 2-3 times.
+async fn deliver(
+    mut rx: mpsc::UnboundedReceiver<Value>,
+    state: Arc<EventsState>,
+    drops: DropList,
+    faults: Option<faults::NotificationFaults>,
+) {
+    if let Some(f) = &faults {
+        tracing::warn!(
+            event = "notification_faults_enabled",
+            seed = f.seed,
+            drop = f.drop,
+            delay = f.delay,
+            duplicate = f.duplicate,
+            max_delay_ms = f.max_delay.as_millis() as u64,
+            "fault injection on: notifications will be lost, delayed and repeated"
+        );
+    }
+    let mut injector = faults.map(faults::Injector::new);
     while let Some(ev) = rx.recv().await {
         let key = ev["Records"][0]["s3"]["object"]["key"]
             .as_str()
@@ -249,24 +275,48 @@ async fn deliver(mut rx: mpsc::UnboundedReceiver<Value>, state: Arc<EventsState>
             tracing::warn!(event = "notification_dropped", key = %decoded, "test hook: notification lost");
             continue;
         }
-        let state = state.clone();
+        let plan = injector
+            .as_mut()
+            .map_or_else(faults::Plan::once, faults::Injector::plan);
+        faults::log(&plan, &decoded);
+        let faults::Plan::Deliver(copies) = plan else {
+            continue;
+        };
         let ev: upload_events::Payload =
             serde_json::from_value(ev).expect("any JSON is an events payload");
-        tokio::spawn(async move {
-            let mut delay = Duration::from_millis(200);
-            for attempt in 1..=5 {
-                match upload_events::handle(&state, ev.clone()).await {
-                    Ok(_) => return,
-                    Err(e) => {
-                        tracing::warn!(attempt, error = %e, "event delivery failed; retrying");
-                        tokio::time::sleep(delay).await;
-                        delay *= 2;
-                    }
-                }
-            }
-            tracing::error!(key = %key, "event undeliverable after 5 attempts (would go to the DLQ)");
-        });
+        for delay in copies {
+            tokio::spawn(deliver_one(
+                state.clone(),
+                ev.clone(),
+                decoded.clone(),
+                delay,
+            ));
+        }
     }
+}
+
+/// One delivery after `delay`, retried up to 5 times with back-off.
+async fn deliver_one(
+    state: Arc<EventsState>,
+    ev: upload_events::Payload,
+    key: String,
+    delay: Duration,
+) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let mut backoff = Duration::from_millis(200);
+    for attempt in 1..=5 {
+        match upload_events::handle(&state, ev.clone()).await {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(event = "delivery_failed", attempt, key = %key, error = %e, "event delivery failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+    }
+    tracing::error!(event = "notification_undeliverable", key = %key, "event undeliverable after 5 attempts (would go to the DLQ)");
 }
 
 async fn apply_migrations(url: &str) -> Result<(), String> {

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use local_stack::cors::AllowedOrigins;
+use local_stack::faults::NotificationFaults;
 use local_stack::{Options, start};
 
-const USAGE: &str = "usage: local-stack [--api-addr ADDR] [--s3-addr ADDR] [--data-dir DIR] [--reaper-interval-secs N]";
+const USAGE: &str = "usage: local-stack [--api-addr ADDR] [--s3-addr ADDR] [--data-dir DIR] [--reaper-interval-secs N] [--notification-faults SPEC] [--allowed-origins ORIGIN,...|*]";
 
 fn parse() -> Result<Options, String> {
     let mut o = Options {
@@ -15,6 +17,8 @@ fn parse() -> Result<Options, String> {
         s3_addr: "127.0.0.1:9000".parse().expect("valid"),
         data_dir: PathBuf::from(".local-stack"),
         reaper_interval: Duration::from_secs(10),
+        notification_faults: None,
+        allowed_origins: AllowedOrigins::Localhost,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -42,6 +46,12 @@ fn parse() -> Result<Options, String> {
                     format!("--reaper-interval-secs must be a positive integer, got {v:?}"),
                 )?)
             }
+            "--notification-faults" => o.notification_faults = Some(faults(&value()?)?),
+            "--allowed-origins" => {
+                o.allowed_origins = value()?
+                    .parse()
+                    .map_err(|e| format!("--allowed-origins: {e}"))?
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -50,6 +60,15 @@ fn parse() -> Result<Options, String> {
         }
     }
     Ok(o)
+}
+
+/// `--notification-faults SPEC`, e.g. `seed=7,drop=0.05,delay=0.1,dup=0.1,max-delay-ms=3000`.
+fn faults(spec: &str) -> Result<NotificationFaults, String> {
+    spec.parse().map_err(|e| {
+        format!(
+            "--notification-faults: {e} (e.g. seed=7,drop=0.05,delay=0.1,dup=0.1,max-delay-ms=3000)"
+        )
+    })
 }
 
 #[tokio::main]

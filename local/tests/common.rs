@@ -20,9 +20,20 @@ pub struct StackProc {
 
 impl StackProc {
     pub fn start(data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> StackProc {
+        Self::start_with_args(data_dir, database_url, env, &[])
+    }
+
+    /// [`StackProc::start`] with more command-line arguments.
+    pub fn start_with_args(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> StackProc {
         let (api_port, s3_port) = (free_port(), free_port());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_local-stack"));
-        cmd.args(["--api-addr", &format!("127.0.0.1:{api_port}")])
+        cmd.args(args)
+            .args(["--api-addr", &format!("127.0.0.1:{api_port}")])
             .args(["--s3-addr", &format!("127.0.0.1:{s3_port}")])
             .arg("--data-dir")
             .arg(data_dir)
