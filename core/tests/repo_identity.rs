@@ -174,3 +174,34 @@ async fn jobs_advanced_without_an_etag_are_never_failed_as_replaced() {
     );
     assert_eq!(identity(&t, &a).await.0, "processing");
 }
+
+#[tokio::test]
+async fn a_job_advanced_through_head_learns_its_sequencer_from_its_own_event() {
+    // POST /upload/complete's HEAD records no sequencer. The event of the
+    // same object fills it in, so a late event of an OLDER object is then
+    // recognised as older instead of failing the job.
+    let t = TestDb::new().await;
+    let db = &t.db;
+    let tenant = TenantId(Uuid::new_v4());
+    let a = new_job(tenant, "a.wav", None);
+    insert(db, &a).await;
+    assert_eq!(
+        advance(db, &[object(&a, 3, "\"e2\"", None)]).await,
+        [AdvanceOutcome::Advanced]
+    );
+    assert_eq!(identity(&t, &a).await.4, None);
+    assert_eq!(
+        advance(db, &[object(&a, 3, "e2", Some("0B"))]).await,
+        [AdvanceOutcome::AlreadyPast {
+            status: JobStatus::Processing
+        }]
+    );
+    assert_eq!(identity(&t, &a).await.4.as_deref(), Some("0B"));
+    assert_eq!(
+        advance(db, &[object(&a, 9, "e1", Some("0A"))]).await,
+        [AdvanceOutcome::OtherObject {
+            status: JobStatus::Processing
+        }]
+    );
+    assert_eq!(identity(&t, &a).await.0, "processing");
+}

@@ -174,6 +174,20 @@ replaced AS (
       AND (f.sequencer IS NULL OR j.object_sequencer IS NULL
            OR f.seq_order > lpad(upper(j.object_sequencer), 64, '0') COLLATE \"C\")
     RETURNING j.id, f.ord
+),
+-- A job that advanced through a HEAD (POST /upload/complete, the reaper)
+-- learns its object's sequencer from the event of that same object, so a
+-- later late event of an older object can be told apart from a newer one.
+sequenced AS (
+    UPDATE upload_jobs j SET object_sequencer = f.sequencer
+    FROM firsts f
+    WHERE j.id = f.id
+      AND j.tenant_id IS NOT DISTINCT FROM f.tenant_id
+      AND j.file_key IS NOT DISTINCT FROM f.file_key
+      AND j.status::text <> 'queued'
+      AND j.object_sequencer IS NULL AND f.sequencer IS NOT NULL
+      AND j.object_etag = f.etag AND j.object_size = f.size
+    RETURNING j.id
 )
 SELECT i.ord,
        cur.id AS job_id, cur.tenant_id, cur.trace_id, cur.interaction_id,

@@ -116,9 +116,13 @@ pub async fn init(
         .map_err(presign_failed(job_id))?;
     let requested_interaction = req.interaction_id;
     let overwrite_protection = req.overwrite_protection;
+    let keyed = req.idempotency_key.is_some();
     let (new, columns) = new_job(req, job_id, &caller, window.expires_at());
-    let (job, replayed) =
-        create_or_replay(&state.db, &new, &columns, requested_interaction).await?;
+    let (job, existed) = create_or_replay(&state.db, &new, &columns, requested_interaction).await?;
+    // Without a key the id is random: an existing row can only be this
+    // request's own insert, committed before its answer was lost and the
+    // statement retried. That is no replay to report.
+    let replayed = existed && keyed;
     let put = PutRequest {
         key: &job.file_key,
         content_type: &new.mime_type,

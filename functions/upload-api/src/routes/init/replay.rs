@@ -29,8 +29,12 @@ pub async fn create_or_replay(
     }
     if j.status != JobStatus::Queued {
         return Err(ApiError::conflict(format!(
-            "The upload for this Idempotency-Key was already received (job is {}).",
-            j.status
+            "The job for this Idempotency-Key is no longer waiting for an upload (it is {}{}).",
+            j.status,
+            j.error_code
+                .as_deref()
+                .map(|c| format!(", {c}"))
+                .unwrap_or_default()
         )));
     }
     if let Some(expires_at) = init.upload_expires_at {
@@ -38,7 +42,9 @@ pub async fn create_or_replay(
             .await?
             // The job left `queued` since the insert: no new URL.
             .ok_or_else(|| {
-                ApiError::conflict("The upload for this Idempotency-Key was already received.")
+                ApiError::conflict(
+                    "The job for this Idempotency-Key is no longer waiting for an upload.",
+                )
             })?;
     }
     Ok((j, true))
