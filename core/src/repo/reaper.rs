@@ -43,6 +43,14 @@ impl UploadWindow {
     }
 }
 
+/// The window's parameters as the statements bind them (`$1..$4`).
+fn float8s(values: &[f64]) -> Vec<(&(dyn ToSql + Sync), Type)> {
+    values
+        .iter()
+        .map(|v| (v as &(dyn ToSql + Sync), Type::FLOAT8))
+        .collect()
+}
+
 /// True when a job's upload window has passed; `$1..$4` are
 /// [`UploadWindow::params`].
 const WINDOW_PASSED: &str = "COALESCE(upload_expires_at, created_at + make_interval(secs => $1))
@@ -89,20 +97,11 @@ pub async fn claim_stale_queued(
     lease_secs: f64,
     limit: i64,
 ) -> Result<Vec<StaleQueued>, DbError> {
-    let [ttl, grace, max, rate] = window.params();
-    let rows = db
-        .query(
-            &CLAIM_STALE_QUEUED,
-            &[
-                (&ttl, Type::FLOAT8),
-                (&grace, Type::FLOAT8),
-                (&max, Type::FLOAT8),
-                (&rate, Type::FLOAT8),
-                (&lease_secs, Type::FLOAT8),
-                (&limit, Type::INT8),
-            ],
-        )
-        .await?;
+    let window = window.params();
+    let mut params = float8s(&window);
+    params.push((&lease_secs, Type::FLOAT8));
+    params.push((&limit, Type::INT8));
+    let rows = db.query(&CLAIM_STALE_QUEUED, &params).await?;
     rows.iter()
         .map(|r| {
             Ok(StaleQueued {
@@ -141,20 +140,11 @@ pub async fn expire_queued(
     }
     let tenants: Vec<Uuid> = jobs.iter().map(|j| j.0.0).collect();
     let ids: Vec<Uuid> = jobs.iter().map(|j| j.1.0).collect();
-    let [ttl, grace, max, rate] = window.params();
-    traces(
-        db,
-        &EXPIRE_QUEUED,
-        &[
-            (&ttl, Type::FLOAT8),
-            (&grace, Type::FLOAT8),
-            (&max, Type::FLOAT8),
-            (&rate, Type::FLOAT8),
-            (&tenants, Type::UUID_ARRAY),
-            (&ids, Type::UUID_ARRAY),
-        ],
-    )
-    .await
+    let window = window.params();
+    let mut params = float8s(&window);
+    params.push((&tenants, Type::UUID_ARRAY));
+    params.push((&ids, Type::UUID_ARRAY));
+    traces(db, &EXPIRE_QUEUED, &params).await
 }
 
 const TIMEOUT_PROCESSING: &str = "

@@ -77,26 +77,6 @@ fn display_name(h: &str) -> String {
 }
 
 impl Presigner {
-    /// A URL for `key` valid from now ([`Presigner::window`] and
-    /// [`Presigner::sign_put`] in one).
-    pub async fn presign_put(
-        &self,
-        key: &str,
-        content_type: &str,
-        content_length: Option<i64>,
-        checksum_sha256: Option<&str>,
-    ) -> Result<PresignedPut, PresignError> {
-        let window = self.window().await?;
-        let put = PutRequest {
-            key,
-            content_type,
-            content_length,
-            checksum_sha256,
-            if_none_match: false,
-        };
-        self.sign_put(&put, &window).await
-    }
-
     /// The window a URL signed now gets: the TTL from now, shortened to the
     /// credentials' expiry.
     pub async fn window(&self) -> Result<UrlWindow, PresignError> {

@@ -10,7 +10,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use upload_api::auth::Authenticator;
-use upload_api::presign::Presigner;
+use upload_api::presign::{Presigner, PutRequest};
 use upload_core::config::JwtSettings;
 use upload_core::db::{TlsPolicy, tls_connector};
 use upload_core::{FileKey, JobId, SafeFileName, TenantId};
@@ -74,11 +74,16 @@ fn presign(c: &mut Criterion) {
         "presign one PUT URL (content-type + content-length signed)",
         |b| {
             b.to_async(&rt).iter(|| async {
-                black_box(
-                    p.presign_put(key, "audio/wav", Some(48213504), None)
-                        .await
-                        .unwrap(),
-                )
+                // What init does per request: the window, then the signature.
+                let put = PutRequest {
+                    key,
+                    content_type: "audio/wav",
+                    content_length: Some(48213504),
+                    checksum_sha256: None,
+                    if_none_match: false,
+                };
+                let window = p.window().await.unwrap();
+                black_box(p.sign_put(&put, &window).await.unwrap())
             })
         },
     );
