@@ -10,8 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = "--smoke" ]; then
-  cargo build --bin upload-api --bin upload-events
-  cargo run -q -p lambda-bench -- --bin-dir target/debug --smoke
+  # The workspace's one debug build (scripts/build.sh; a no-op after the
+  # tests): the bootstraps and lambda-bench itself.
+  bash scripts/build.sh -q
+  "${CARGO_TARGET_DIR:-target}/debug/lambda-bench" --bin-dir "${CARGO_TARGET_DIR:-target}/debug" --smoke
   exit 0
 fi
 

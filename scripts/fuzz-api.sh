@@ -30,8 +30,8 @@ OUT="target/fuzz-api"
 bash scripts/install-tools.sh --fuzz
 SCHEMATHESIS="$(bash scripts/install-tools.sh --print-fuzz-path)/schemathesis"
 
-echo "== cargo build --bin local-stack"
-cargo build --locked --quiet -p local-stack --bin local-stack
+echo "== the workspace's debug build (scripts/build.sh; a no-op after the tests)"
+bash scripts/build.sh --quiet
 
 rm -rf "$OUT"
 mkdir -p "$OUT"

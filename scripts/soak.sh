@@ -8,7 +8,8 @@
 # SOAK_SEED overrides the fixed default seed too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Both in one build (one feature resolution), then the binary itself: a
-# `cargo run -p fault-soak` would resolve features for it alone and rebuild.
-cargo build --locked -q -p local-stack -p fault-soak
+# The workspace's one debug build (scripts/build.sh; a no-op after the
+# tests), then the binary itself: a `cargo run -p fault-soak` would resolve
+# features for it alone and rebuild.
+bash scripts/build.sh -q
 exec "${CARGO_TARGET_DIR:-target}/debug/fault-soak" "$@"

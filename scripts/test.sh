@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-tools.sh --browser
-cargo test --workspace
+# Binaries and tests in one build (see scripts/build.sh), then the tests.
+bash scripts/build.sh
+cargo test --workspace --locked
