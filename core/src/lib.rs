@@ -8,7 +8,9 @@
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod handoff;
 pub mod logging;
+pub mod metrics;
 pub mod objects;
 pub mod repo;
 #[cfg(feature = "s3")]

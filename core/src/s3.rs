@@ -86,3 +86,53 @@ impl ObjectHead for S3Objects {
         })
     }
 }
+
+/// Why the worker could not read a handed-off object.
+#[derive(Debug, thiserror::Error)]
+pub enum PinnedReadError {
+    /// The key now holds another object than the one handed off (412 to
+    /// `If-Match`): the job's upload was replaced; do not process it.
+    #[error("the object under {key} is no longer the one handed off (ETag {etag})")]
+    Replaced { key: String, etag: String },
+    /// No object under the key (deleted since the hand-off).
+    #[error("no object under {key}")]
+    Missing { key: String },
+    /// The hand-off carries no ETag to pin the read to.
+    #[error("the hand-off for {key} carries no ETag")]
+    NoEtag { key: String },
+    #[error("reading {key} failed: {message}")]
+    Other { key: String, message: String },
+}
+
+/// GETs the object a hand-off names, pinned to its ETag (`If-Match`), so the
+/// bytes read are exactly the ones the job advanced with.
+pub async fn read_handed_off(
+    client: &aws_sdk_s3::Client,
+    event: &crate::handoff::UploadReceived,
+) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, PinnedReadError> {
+    let key = event.file_key.clone();
+    let Some(etag) = event.etag.as_deref() else {
+        return Err(PinnedReadError::NoEtag { key });
+    };
+    let result = client
+        .get_object()
+        .bucket(&event.bucket)
+        .key(&event.file_key)
+        .if_match(format!("\"{etag}\""))
+        .send()
+        .await;
+    result.map_err(|e| {
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        match status {
+            Some(412) => PinnedReadError::Replaced {
+                key,
+                etag: etag.to_owned(),
+            },
+            Some(404) => PinnedReadError::Missing { key },
+            _ => PinnedReadError::Other {
+                key,
+                message: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+            },
+        }
+    })
+}

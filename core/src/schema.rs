@@ -52,7 +52,7 @@ pub const JOB_COLUMNS: [Column; 20] = [
 /// its own statements (never in the job row it returns): migration 002 (the
 /// Python service's three, which production already has) and 003. All
 /// nullable, so rows from before them stay valid.
-pub const ADDED_COLUMNS: [Column; 8] = [
+pub const ADDED_COLUMNS: [Column; 9] = [
     col("pg_user_id", "text", false),
     col("user_name", "text", false),
     col("participants_json", "text", false),
@@ -61,6 +61,7 @@ pub const ADDED_COLUMNS: [Column; 8] = [
     col("object_etag", "text", false),
     col("object_size", "int8", false),
     col("object_sequencer", "text", false),
+    col("handed_off_at", "timestamptz", false),
 ];
 
 pub const JOB_STATUS_ENUM: &str = "jobstatus";

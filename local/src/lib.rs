@@ -2,24 +2,28 @@
 //! the same router and the same events handler the Lambdas run.
 
 pub mod cors;
+mod delivery;
 pub mod faults;
 pub mod s3server;
+pub mod worker;
+
+pub use delivery::DropList;
+use delivery::{deliver, drop_next_event};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::State;
 use axum::response::Html;
 use axum::routing::{get, post};
-use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use upload_core::{Config, Db};
 use upload_events::EventsState;
+use upload_events::handoff::EventBridge;
 use upload_migrate as migrate;
+use upload_testkit::eventbridge::LocalEventBridge;
 use upload_testkit::pg_cluster::{Cluster, free_port};
 
 pub const DEFAULT_BUCKET: &str = "local-uploads";
@@ -35,24 +39,9 @@ pub struct Options {
     pub notification_faults: Option<faults::NotificationFaults>,
     /// Origins the API answers with CORS headers (`--allowed-origins`).
     pub allowed_origins: cors::AllowedOrigins,
-}
-
-/// Keys whose next notification is dropped (the test hook for lost events).
-#[derive(Clone, Default)]
-pub struct DropList(Arc<Mutex<Vec<String>>>);
-
-impl DropList {
-    /// True (and forgets the entry) when `key` contains a registered substring.
-    fn take(&self, key: &str) -> bool {
-        let mut l = self.0.lock().expect("lock");
-        match l.iter().position(|s| key.contains(s.as_str())) {
-            Some(i) => {
-                l.remove(i);
-                true
-            }
-            None => false,
-        }
-    }
+    /// Run the example worker, which marks handed-off jobs `succeeded`
+    /// (`--worker`).
+    pub worker: bool,
 }
 
 /// A started stack. Dropping it does not stop Postgres: call [`Stack::shutdown`].
@@ -61,6 +50,10 @@ pub struct Stack {
     pub s3_url: String,
     pub bucket: String,
     pub database: String,
+    /// Where each hand-off event is appended, one JSON line each.
+    pub handoff_file: PathBuf,
+    /// The local EventBridge endpoint the events handler puts hand-offs on.
+    pub eventbridge: LocalEventBridge,
     cluster: Option<Cluster>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -96,12 +89,7 @@ pub async fn start(opts: Options) -> Result<Stack, String> {
     // Ports first: a taken port is one clear error before anything starts.
     let api_listener = bind(opts.api_addr, "--api-addr").await?;
     let s3_listener = bind(opts.s3_addr, "--s3-addr").await?;
-    std::fs::create_dir_all(&opts.data_dir)
-        .map_err(|e| format!("cannot create --data-dir {}: {e}", opts.data_dir.display()))?;
-    let data_dir = opts
-        .data_dir
-        .canonicalize()
-        .map_err(|e| format!("--data-dir {}: {e}", opts.data_dir.display()))?;
+    let data_dir = data_dir(&opts.data_dir)?;
 
     let (database_url, cluster) = database(&data_dir).await?;
     let stop_cluster_on_error = |e: String| {
@@ -118,41 +106,87 @@ pub async fn start(opts: Options) -> Result<Stack, String> {
     let s3_url = format!("http://{}", s3server::local_addr(&s3_listener));
     let api_url = format!("http://{}", s3server::local_addr(&api_listener));
     let config = local_config(&database_url, &bucket, &s3_url).map_err(stop_cluster_on_error)?;
-    let (api_state, events_state) = states(config);
+    let handoff_file = data_dir.join("handoff.jsonl");
+    let eventbridge = LocalEventBridge::start(handoff_file.clone(), &config.aws_region)
+        .await
+        .map_err(|e| stop_cluster_on_error(format!("cannot start the local EventBridge: {e}")))?;
+    let (api_state, events_state, s3) = states(config.clone(), &eventbridge.url);
 
     let (tx, rx) = mpsc::unbounded_channel();
     let drops = DropList::default();
     let (s3_dir, s3_bucket) = (data_dir.clone(), bucket.clone());
     let faults = opts.notification_faults;
     let mut tasks = vec![
-        tokio::spawn(async move {
-            if let Err(e) = s3server::serve(s3_listener, s3_dir, s3_bucket, tx).await {
-                tracing::error!(error = %e, "S3 server stopped");
-            }
-        }),
+        tokio::spawn(serve_s3(s3_listener, s3_dir, s3_bucket, tx)),
         tokio::spawn(deliver(rx, events_state.clone(), drops.clone(), faults)),
         tokio::spawn(reaper(events_state, opts.reaper_interval)),
     ];
-    let app = upload_api::router(api_state)
-        .route("/", get(|| async { Html(UI) }))
-        .route(
-            "/_local/drop-next-event",
-            post(drop_next_event).with_state(drops),
-        );
-    let app = cors::with_cors(app, &opts.allowed_origins);
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = axum::serve(api_listener, app).await {
-            tracing::error!(error = %e, "API server stopped");
-        }
-    }));
+    if opts.worker {
+        let db = Db::new(config.db_settings("local-worker"));
+        let worker = worker::Worker {
+            db,
+            s3,
+            events: handoff_file.clone(),
+        };
+        tasks.push(tokio::spawn(worker.run(Duration::from_millis(300))));
+    }
+    tasks.push(serve_api(
+        api_listener,
+        api_state,
+        drops,
+        &opts.allowed_origins,
+    ));
 
     Ok(Stack {
         api_url,
         s3_url,
         bucket,
         database: upload_core::config::redact_url(&database_url),
+        handoff_file,
+        eventbridge,
         cluster,
         tasks,
+    })
+}
+
+/// `--data-dir`, created if needed, as an absolute path.
+fn data_dir(dir: &Path) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create --data-dir {}: {e}", dir.display()))?;
+    dir.canonicalize()
+        .map_err(|e| format!("--data-dir {}: {e}", dir.display()))
+}
+
+/// The S3 server, until aborted.
+async fn serve_s3(
+    listener: TcpListener,
+    dir: PathBuf,
+    bucket: String,
+    notifications: mpsc::UnboundedSender<serde_json::Value>,
+) {
+    if let Err(e) = s3server::serve(listener, dir, bucket, notifications).await {
+        tracing::error!(error = %e, "S3 server stopped");
+    }
+}
+
+/// The API with the upload page and the test hooks, until aborted.
+fn serve_api(
+    listener: TcpListener,
+    state: Arc<upload_api::AppState>,
+    drops: DropList,
+    origins: &cors::AllowedOrigins,
+) -> tokio::task::JoinHandle<()> {
+    let app = upload_api::router(state)
+        .route("/", get(|| async { Html(UI) }))
+        .route(
+            "/_local/drop-next-event",
+            post(drop_next_event).with_state(drops),
+        );
+    let app = cors::with_cors(app, origins);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "API server stopped");
+        }
     })
 }
 
@@ -184,8 +218,16 @@ async fn database(data_dir: &Path) -> Result<(String, Option<Cluster>), String> 
 }
 
 /// The API's and the events handler's state, on the local S3 server with its
-/// fixed credentials.
-fn states(config: Config) -> (Arc<upload_api::AppState>, Arc<EventsState>) {
+/// fixed credentials and the local EventBridge at `eventbridge_url` (bus
+/// `HANDOFF_EVENT_BUS`, else `default`); and the S3 client.
+fn states(
+    config: Config,
+    eventbridge_url: &str,
+) -> (
+    Arc<upload_api::AppState>,
+    Arc<EventsState>,
+    aws_sdk_s3::Client,
+) {
     let credentials = aws_credential_types::provider::SharedCredentialsProvider::new(
         aws_credential_types::Credentials::new(
             s3server::ACCESS_KEY,
@@ -205,19 +247,23 @@ fn states(config: Config) -> (Arc<upload_api::AppState>, Arc<EventsState>) {
         client: client.clone(),
         bucket: config.upload_bucket.clone(),
     });
+    let bus = config.handoff_event_bus.as_deref().unwrap_or("default");
+    let handoff = EventBridge::new(&sdk, bus, Some(eventbridge_url));
     let events = Arc::new(EventsState {
         config: config.clone(),
         db: Db::new(config.db_settings("local-events")),
         objects: objects.clone(),
+        handoff: Some(Arc::new(handoff)),
+        metrics: upload_core::metrics::Metrics::off(),
     });
     let api = Arc::new(upload_api::AppState::new(
         config.clone(),
         Db::new(config.db_settings("local-api")),
-        client,
+        client.clone(),
         sdk.credentials_provider(),
         objects,
     ));
-    (api, events)
+    (api, events, client)
 }
 
 /// The scheduled reaper, every `interval`.
@@ -231,92 +277,6 @@ async fn reaper(state: Arc<EventsState>, interval: Duration) {
             tracing::warn!(error = %e, "reaper run failed");
         }
     }
-}
-
-/// `POST /_local/drop-next-event {"key_contains": "..."}`: the next
-/// notification whose key contains the string is lost (test hook).
-async fn drop_next_event(State(drops): State<DropList>, Json(body): Json<Value>) -> Json<Value> {
-    let s = body["key_contains"].as_str().unwrap_or_default().to_owned();
-    if !s.is_empty() {
-        drops.0.lock().expect("lock").push(s.clone());
-    }
-    Json(serde_json::json!({"dropping_next_event_containing": s}))
-}
-
-/// Delivers notifications to the events handler asynchronously, at least
-/// once: a failed delivery is retried with back-off (S3 + Lambda's async
-/// retries), each in its own task so a slow one does not block the rest.
-/// With `faults`, some are lost, delayed or delivered 2-3 times.
-async fn deliver(
-    mut rx: mpsc::UnboundedReceiver<Value>,
-    state: Arc<EventsState>,
-    drops: DropList,
-    faults: Option<faults::NotificationFaults>,
-) {
-    if let Some(f) = &faults {
-        tracing::warn!(
-            event = "notification_faults_enabled",
-            seed = f.seed,
-            drop = f.drop,
-            delay = f.delay,
-            duplicate = f.duplicate,
-            max_delay_ms = f.max_delay.as_millis() as u64,
-            "fault injection on: notifications will be lost, delayed and repeated"
-        );
-    }
-    let mut injector = faults.map(faults::Injector::new);
-    while let Some(ev) = rx.recv().await {
-        let key = ev["Records"][0]["s3"]["object"]["key"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let decoded = upload_events::decode_s3_key(&key).unwrap_or_default();
-        if drops.take(&decoded) {
-            tracing::warn!(event = "notification_dropped", key = %decoded, "test hook: notification lost");
-            continue;
-        }
-        let plan = injector
-            .as_mut()
-            .map_or_else(faults::Plan::once, faults::Injector::plan);
-        faults::log(&plan, &decoded);
-        let faults::Plan::Deliver(copies) = plan else {
-            continue;
-        };
-        let ev: upload_events::Payload =
-            serde_json::from_value(ev).expect("any JSON is an events payload");
-        for delay in copies {
-            tokio::spawn(deliver_one(
-                state.clone(),
-                ev.clone(),
-                decoded.clone(),
-                delay,
-            ));
-        }
-    }
-}
-
-/// One delivery after `delay`, retried up to 5 times with back-off.
-async fn deliver_one(
-    state: Arc<EventsState>,
-    ev: upload_events::Payload,
-    key: String,
-    delay: Duration,
-) {
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    let mut backoff = Duration::from_millis(200);
-    for attempt in 1..=5 {
-        match upload_events::handle(&state, ev.clone()).await {
-            Ok(_) => return,
-            Err(e) => {
-                tracing::warn!(event = "delivery_failed", attempt, key = %key, error = %e, "event delivery failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
-            }
-        }
-    }
-    tracing::error!(event = "notification_undeliverable", key = %key, "event undeliverable after 5 attempts (would go to the DLQ)");
 }
 
 async fn apply_migrations(url: &str) -> Result<(), String> {

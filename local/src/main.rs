@@ -9,7 +9,7 @@ use local_stack::cors::AllowedOrigins;
 use local_stack::faults::NotificationFaults;
 use local_stack::{Options, start};
 
-const USAGE: &str = "usage: local-stack [--api-addr ADDR] [--s3-addr ADDR] [--data-dir DIR] [--reaper-interval-secs N] [--notification-faults SPEC] [--allowed-origins ORIGIN,...|*]";
+const USAGE: &str = "usage: local-stack [--api-addr ADDR] [--s3-addr ADDR] [--data-dir DIR] [--reaper-interval-secs N] [--notification-faults SPEC] [--allowed-origins ORIGIN,...|*] [--worker]";
 
 fn parse() -> Result<Options, String> {
     let mut o = Options {
@@ -19,6 +19,7 @@ fn parse() -> Result<Options, String> {
         reaper_interval: Duration::from_secs(10),
         notification_faults: None,
         allowed_origins: AllowedOrigins::Localhost,
+        worker: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -52,6 +53,7 @@ fn parse() -> Result<Options, String> {
                     .parse()
                     .map_err(|e| format!("--allowed-origins: {e}"))?
             }
+            "--worker" => o.worker = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);

@@ -142,7 +142,8 @@ impl S3 for Notifying {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let res = map_quirks(self.inner.complete_multipart_upload(req).await)?;
-        self.emit(&bucket, &key, None, "CompleteMultipartUpload");
+        let etag = res.output.e_tag.as_ref().map(|e| e.value());
+        self.emit(&bucket, &key, etag, "CompleteMultipartUpload");
         Ok(res)
     }
     async fn get_object(
@@ -150,7 +151,24 @@ impl S3 for Notifying {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let who = access_key(&req);
-        hide_missing(self.inner.get_object(req).await, who.as_deref())
+        let if_match = req.input.if_match.clone();
+        let res = hide_missing(self.inner.get_object(req).await, who.as_deref())?;
+        // s3s-fs ignores If-Match on GET; S3 answers 412 when the object's
+        // ETag is another (the worker's read pinned to its hand-off).
+        if let Some(ETagCondition::ETag(expected)) = &if_match {
+            let matches = res
+                .output
+                .e_tag
+                .as_ref()
+                .is_some_and(|e| e.strong_cmp(expected));
+            if !matches {
+                return Err(s3s::s3_error!(
+                    PreconditionFailed,
+                    "At least one of the pre-conditions you specified did not hold"
+                ));
+            }
+        }
+        Ok(res)
     }
     async fn head_object(
         &self,

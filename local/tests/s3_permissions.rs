@@ -71,6 +71,8 @@ fn events_state(config: &Config, db: Db, access_key: &str, secret_key: &str) -> 
             client,
             bucket: BUCKET.to_owned(),
         }),
+        handoff: None,
+        metrics: upload_core::metrics::Metrics::off(),
     }
 }
 

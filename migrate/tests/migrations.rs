@@ -19,6 +19,7 @@ async fn applies_to_an_empty_database_and_again_is_a_no_op() {
         "001_create_upload_jobs",
         "002_python_service_columns",
         "003_object_identity",
+        "004_handoff",
     ] {
         assert!(out.contains(&format!("applied {name}")), "{out}");
     }
@@ -36,7 +37,7 @@ async fn applies_to_an_empty_database_and_again_is_a_no_op() {
     let (code, out, _) = run(&mut migrate_cmd(&t, &["status"]));
     assert_eq!(code, 0);
     assert!(out.contains("001_create_upload_jobs  applied"), "{out}");
-    assert!(out.contains("003_object_identity  applied"), "{out}");
+    assert!(out.contains("004_handoff  applied"), "{out}");
 
     // The files themselves are re-runnable, outside the tool too.
     let c = t.client().await;
@@ -44,6 +45,7 @@ async fn applies_to_an_empty_database_and_again_is_a_no_op() {
         "001_create_upload_jobs.sql",
         "002_python_service_columns.sql",
         "003_object_identity.sql",
+        "004_handoff.sql",
     ] {
         let sql = std::fs::read_to_string(migrations_dir().join(f)).unwrap();
         c.batch_execute(&sql).await.unwrap();
@@ -54,7 +56,7 @@ async fn applies_to_an_empty_database_and_again_is_a_no_op() {
         .unwrap()
         .get(0);
     assert_eq!(
-        n, 3,
+        n, 4,
         "re-running the files outside the tool records nothing"
     );
 }
@@ -148,6 +150,10 @@ async fn applies_over_the_hand_made_production_schema() {
             .map(|r| r.get::<_, String>(0))
             .collect::<Vec<_>>()
     };
+    let (code, out, err) = run(&mut migrate_cmd(&t, &["down"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("reverted 004_handoff"), "{out}");
+    assert!(!columns().await.iter().any(|c| c == "handed_off_at"));
     let (code, out, err) = run(&mut migrate_cmd(&t, &["down"]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("reverted 003_object_identity"), "{out}");

@@ -17,10 +17,13 @@ use std::sync::OnceLock;
 use upload_core::db::{Db, DbSettings, ParsedUrl};
 use upload_migrate as migrate;
 
+pub mod emf;
+pub mod eventbridge;
 pub mod objects;
 pub mod pg_cluster;
 pub mod proxy;
 
+pub use emf::validate_emf;
 pub use objects::MemoryObjects;
 use pg_cluster::{Cluster, free_port};
 pub use proxy::{CountingProxy, black_hole, refused_addr};

@@ -66,6 +66,9 @@ pub struct Config {
     pub jwt: Option<JwtSettings>,
     pub allow_legacy_header_auth: bool,
     pub s3_endpoint_url: Option<String>,
+    /// `HANDOFF_EVENT_BUS`: the EventBridge bus (name or ARN) the events
+    /// function puts "Upload Received" on; `None`: no hand-off.
+    pub handoff_event_bus: Option<String>,
     /// Extra time a queued job gets after its URL expired before the reaper looks at it.
     pub reaper_grace: Duration,
     /// The slowest upload the reaper still waits for, in bytes per second:
@@ -88,6 +91,7 @@ impl std::fmt::Debug for Config {
             .field("jwt", &self.jwt)
             .field("allow_legacy_header_auth", &self.allow_legacy_header_auth)
             .field("s3_endpoint_url", &self.s3_endpoint_url)
+            .field("handoff_event_bus", &self.handoff_event_bus)
             .field("reaper_grace", &self.reaper_grace)
             .field(
                 "reaper_min_upload_bytes_per_second",
@@ -179,6 +183,7 @@ impl Config {
             jwt: jwt_settings(&get)?,
             allow_legacy_header_auth: boolean(&get, "ALLOW_LEGACY_HEADER_AUTH")?,
             s3_endpoint_url: s3_endpoint(&get)?,
+            handoff_event_bus: handoff_bus(&get)?,
             db: db_settings(&get, database_url)?,
             reaper_grace: Duration::from_secs(int(&get, "REAPER_GRACE_SECONDS", 300, 0, 86_400)?),
             reaper_min_upload_bytes_per_second: int(
@@ -261,6 +266,33 @@ fn s3_endpoint(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, 
             "S3_ENDPOINT_URL",
             format!("must be an http(s) URL (got {u:?})"),
         )),
+    }
+}
+
+/// `HANDOFF_EVENT_BUS`: an event bus name (`[/.\-_A-Za-z0-9]{1,256}`) or
+/// an event bus ARN.
+fn handoff_bus(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(bus) = get("HANDOFF_EVENT_BUS") else {
+        return Ok(None);
+    };
+    let name_char = |c: char| c.is_ascii_alphanumeric() || "/.-_".contains(c);
+    let valid = match bus.strip_prefix("arn:") {
+        Some(arn) => {
+            arn.len() <= 1600
+                && arn.contains(":events:")
+                && arn
+                    .rsplit_once(":event-bus/")
+                    .is_some_and(|(_, name)| !name.is_empty() && name.chars().all(name_char))
+        }
+        None => bus.len() <= 256 && bus.chars().all(name_char),
+    };
+    if valid {
+        Ok(Some(bus))
+    } else {
+        Err(ConfigError::new(
+            "HANDOFF_EVENT_BUS",
+            format!("must be an event bus name or ARN (got {bus:?})"),
+        ))
     }
 }
 

@@ -114,3 +114,27 @@ fn redact_url_handles_both_forms() {
         "host=h password=REDACTED dbname=x"
     );
 }
+
+#[test]
+fn the_handoff_bus_is_a_name_or_an_arn_and_unset_means_no_handoff() {
+    assert_eq!(load(BASE).unwrap().handoff_event_bus, None);
+    for ok in [
+        "default",
+        "uploads-dev.bus_1",
+        "arn:aws:events:eu-west-1:123456789012:event-bus/uploads",
+    ] {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("HANDOFF_EVENT_BUS", ok));
+        assert_eq!(load(&pairs).unwrap().handoff_event_bus.as_deref(), Some(ok));
+    }
+    for bad in [
+        "has space",
+        "arn:aws:s3:::bucket",
+        "arn:aws:events:eu-west-1:123456789012:event-bus/",
+    ] {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("HANDOFF_EVENT_BUS", bad));
+        let e = load(&pairs).unwrap_err();
+        assert_eq!(e.var, "HANDOFF_EVENT_BUS", "{bad}");
+    }
+}

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{JobTrace, decode, parse_enum};
 use crate::db::{Db, DbError};
-use crate::domain::{FileKey, JobId, JobStatus, TenantId};
+use crate::domain::{FileKey, JobId, JobStatus, JobType, TenantId};
 
 /// An object that arrived under a job's key, as an S3 event (or a HEAD)
 /// describes it, with the job it belongs to.
@@ -104,6 +104,19 @@ pub struct AdvanceResult {
     pub job: Option<JobTrace>,
     /// The job's status after this statement, as far as it can tell.
     pub status: Option<JobStatus>,
+    /// What the hand-off tells the worker about the job; `None` for
+    /// [`AdvanceOutcome::UnknownKey`].
+    pub details: Option<JobDetails>,
+}
+
+/// The job's columns the hand-off carries besides its correlation fields,
+/// read by the same statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobDetails {
+    pub job_type: JobType,
+    pub file_name: Option<String>,
+    pub mime_type: Option<String>,
+    pub account_id: Option<String>,
 }
 
 /// Each object finds its job by primary key (the id in the key) and must
@@ -191,7 +204,8 @@ sequenced AS (
 )
 SELECT i.ord,
        cur.id AS job_id, cur.tenant_id, cur.trace_id, cur.interaction_id,
-       cur.status::text AS seen_status,
+       cur.status::text AS seen_status, cur.job_type::text AS job_type,
+       cur.file_name, cur.mime_type, cur.account_id,
        m.status AS new_status, m.error_code AS new_error_code,
        (i.ord <> f.ord) AS dup_in_batch,
        (r.id IS NOT NULL) AS replaced,
@@ -258,6 +272,7 @@ fn advance_result(row: &Row) -> Result<AdvanceResult, DbError> {
             outcome: AdvanceOutcome::UnknownKey,
             job: None,
             status: None,
+            details: None,
         });
     };
     let job = JobTrace {
@@ -265,6 +280,12 @@ fn advance_result(row: &Row) -> Result<AdvanceResult, DbError> {
         tenant_id: TenantId(decode(row.try_get("tenant_id"))?),
         trace_id: decode(row.try_get("trace_id"))?,
         interaction_id: decode(row.try_get("interaction_id"))?,
+    };
+    let details = JobDetails {
+        job_type: parse_enum(decode(row.try_get("job_type"))?)?,
+        file_name: decode(row.try_get("file_name"))?,
+        mime_type: decode(row.try_get("mime_type"))?,
+        account_id: decode(row.try_get("account_id"))?,
     };
     let seen: JobStatus = parse_enum(decode(row.try_get("seen_status"))?)?;
     let new_status: Option<String> = decode(row.try_get("new_status"))?;
@@ -296,5 +317,6 @@ fn advance_result(row: &Row) -> Result<AdvanceResult, DbError> {
         outcome,
         job: Some(job),
         status,
+        details: Some(details),
     })
 }

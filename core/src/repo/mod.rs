@@ -9,11 +9,13 @@ use crate::db::DbError;
 use crate::domain::{JobId, TenantId, UploadJob};
 
 mod advance;
+mod handoff;
 mod jobs;
 mod reaper;
 mod transition;
 
-pub use advance::{AdvanceOutcome, AdvanceResult, UploadedObject, advance_batch};
+pub use advance::{AdvanceOutcome, AdvanceResult, JobDetails, UploadedObject, advance_batch};
+pub use handoff::{mark_handed_off, pending_handoffs};
 pub use jobs::{
     Created, InitColumns, NewJob, PageCursor, create_queued_job, create_queued_job_with,
     extend_upload_window, get_job, list_jobs,

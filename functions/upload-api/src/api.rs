@@ -13,6 +13,7 @@ use utoipa_axum::{PathItemExt, routes};
 
 use crate::error::{self, ApiError, Code, ProblemBody};
 use crate::log::log_request;
+use crate::metrics::record_metrics;
 use crate::routes::{complete, init, jobs, status};
 use crate::{SharedState, auth};
 
@@ -98,12 +99,17 @@ macro_rules! api_routes {
 api_routes!(init::init, status::status, jobs::list, complete::complete);
 
 /// The API: the routes, problem+json for unknown routes and methods, one
-/// log line per request.
+/// log line and the metrics lines (when the state's metrics are on) per
+/// request.
 pub fn router(state: SharedState) -> Router {
     routes()
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
         .with_state(state)
 }
 

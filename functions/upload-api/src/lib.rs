@@ -10,6 +10,7 @@ pub mod presign;
 
 mod api;
 mod log;
+mod metrics;
 mod mime;
 mod routes;
 mod state;

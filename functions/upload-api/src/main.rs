@@ -1,9 +1,11 @@
 //! The API Lambda: wires config, logging, the pool, the S3 client and the
-//! presigner once at init, then serves the router through `lambda_http`.
+//! presigner and the metrics once at init, then serves the router through
+//! `lambda_http`.
 
 use std::sync::Arc;
 
 use upload_api::{AppState, router};
+use upload_core::metrics::Metrics;
 use upload_core::s3::{self, S3Objects};
 use upload_core::{Config, Db, logging};
 
@@ -19,13 +21,11 @@ async fn main() -> Result<(), lambda_http::Error> {
         client: client.clone(),
         bucket: config.upload_bucket.clone(),
     });
-    let state = Arc::new(AppState::new(
-        config,
-        db,
-        client,
-        sdk.credentials_provider(),
-        objects,
-    ));
+    let state = Arc::new(
+        AppState::new(config, db, client, sdk.credentials_provider(), objects)
+            // EMF lines on stdout, FunctionName from AWS_LAMBDA_FUNCTION_NAME.
+            .with_metrics(Metrics::from_env("upload-api")),
+    );
     // Connect early, in the background: an unreachable database must not
     // fail init (requests answer 503 until it is back).
     let db = state.db.clone();

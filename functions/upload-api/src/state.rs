@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
+use upload_core::metrics::Metrics;
 use upload_core::objects::ObjectHead;
 use upload_core::{Config, Db};
 
@@ -16,6 +17,8 @@ pub struct AppState {
     pub presigner: Presigner,
     pub objects: Arc<dyn ObjectHead>,
     pub auth: Authenticator,
+    /// Off unless set with [`AppState::with_metrics`].
+    pub metrics: Metrics,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -25,7 +28,7 @@ impl AppState {
     /// `config.upload_bucket`, valid `config.upload_url_ttl`); `credentials`,
     /// when given, are read for their expiry, since a URL signed with
     /// temporary credentials dies with them. `objects` answers the HEAD of
-    /// `/upload/complete`.
+    /// `/upload/complete`. Metrics are off.
     pub fn new(
         config: Config,
         db: Db,
@@ -46,6 +49,14 @@ impl AppState {
             presigner,
             objects,
             auth,
+            metrics: Metrics::off(),
         }
+    }
+
+    /// Writes the request metrics to `metrics` (the Lambda: stdout).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 }

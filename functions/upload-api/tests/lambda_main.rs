@@ -205,3 +205,53 @@ async fn an_unreachable_database_does_not_fail_init_and_answers_503() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn the_binary_writes_emf_metrics_lines_to_stdout() {
+    let t = TestDb::new().await;
+    let emu = Emulator::start().await;
+    let e = env(&t.url);
+    let ee: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut child = emu
+        .command(Path::new(BIN), &ee)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    emu.wait_ready(Duration::from_secs(30)).await.unwrap();
+    for (fixture_name, status) in [("apigw-init.json", 201), ("apigw-status.json", 404)] {
+        let Outcome::Response(r) = emu
+            .invoke(&fixture(fixture_name), Duration::from_secs(20))
+            .await
+            .unwrap()
+        else {
+            panic!("error outcome")
+        };
+        assert_eq!(r["statusCode"], status, "{r}");
+    }
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut requests = Vec::new();
+    let mut init_latency = 0;
+    for line in stdout.lines().filter(|l| l.contains("\"_aws\"")) {
+        upload_testkit::validate_emf(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let v: Value = serde_json::from_str(line).unwrap();
+        // The emulator names the function after the binary, as Lambda does
+        // with AWS_LAMBDA_FUNCTION_NAME.
+        assert_eq!(v["FunctionName"], "upload-api", "{line}");
+        if v["Requests"].is_number() {
+            requests.push(format!("{} {}", v["Route"], v["StatusClass"]));
+        } else if v["InitLatency"].is_number() {
+            init_latency += 1;
+        }
+    }
+    assert_eq!(
+        requests,
+        [
+            r#""/upload/init" "2xx""#,
+            r#""/upload/status/{job_id}" "4xx""#
+        ],
+        "{stdout}"
+    );
+    assert_eq!(init_latency, 1, "{stdout}");
+}

@@ -9,7 +9,8 @@
 //!
 //! Modules: `payload` (what arrives, deserialized once), `object_created`
 //! (the one record an uploaded object travels as), `notifications` (S3 and
-//! SQS invocations), `reaper` (the schedule), `log` (outcome log lines).
+//! SQS invocations), `reaper` (the schedule), `handoff` (the "Upload
+//! Received" event for the worker), `log` (outcome log lines).
 
 use std::sync::Arc;
 
@@ -17,7 +18,9 @@ use serde_json::{Value, json};
 use upload_core::objects::ObjectHead;
 use upload_core::{Config, Db, DbError};
 
+pub mod handoff;
 mod log;
+mod metrics;
 mod notifications;
 mod object_created;
 mod payload;
@@ -30,6 +33,11 @@ pub struct EventsState {
     pub config: Config,
     pub db: Db,
     pub objects: Arc<dyn ObjectHead>,
+    /// Where "Upload Received" goes; `None` (no `HANDOFF_EVENT_BUS`): no
+    /// hand-off.
+    pub handoff: Option<Arc<dyn handoff::Publish>>,
+    /// EMF metric lines (`Metrics::off()` outside Lambda).
+    pub metrics: upload_core::metrics::Metrics,
 }
 
 /// Why an invocation failed.
@@ -39,6 +47,10 @@ pub enum EventsError {
     /// destination takes it).
     #[error("database unavailable, nothing was recorded: {0}")]
     Database(#[from] DbError),
+    /// Some hand-offs could not be put on the bus; the transitions are
+    /// committed, and the retry of the same event publishes them.
+    #[error("{failed} of {total} hand-off events could not be put on the bus")]
+    Handoff { failed: usize, total: usize },
     /// The payload is none of the shapes this function handles.
     #[error("unrecognized event: {0}")]
     Unrecognized(String),
@@ -55,9 +67,11 @@ pub async fn handle(state: &EventsState, payload: Payload) -> Result<Value, Even
         }
         Payload::Scheduled(_) => {
             let r = reaper::reap(state).await?;
+            metrics::reaper(&state.metrics, &r);
             Ok(
                 json!({"claimed": r.claimed, "recovered": r.recovered, "expired": r.expired,
-                      "timed_out": r.timed_out, "head_errors": r.head_errors}),
+                      "timed_out": r.timed_out, "head_errors": r.head_errors,
+                      "handoffs_published": r.handoffs_published, "handoff_failures": r.handoff_failures}),
             )
         }
         Payload::Unrecognized(payload) => {
@@ -74,6 +88,7 @@ impl From<EventsError> for lambda_runtime::Diagnostic {
     fn from(e: EventsError) -> Self {
         let error_type = match &e {
             EventsError::Database(_) => "DatabaseUnavailable",
+            EventsError::Handoff { .. } => "HandoffFailed",
             EventsError::Unrecognized(_) => "UnrecognizedEvent",
         };
         lambda_runtime::Diagnostic {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use lambda_runtime::{LambdaEvent, service_fn};
 use upload_core::s3::S3Objects;
 use upload_core::{Config, Db, logging};
+use upload_events::handoff::EventBridge;
 use upload_events::{EventsState, Payload, handle};
 
 #[tokio::main]
@@ -14,10 +15,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init_json();
     let config = Config::from_env_or_exit();
     let db = Db::new(config.db_settings("upload-events"));
-    let client = upload_core::s3::client(&config).await;
+    let sdk = upload_core::s3::sdk_config(&config).await;
+    let client = upload_core::s3::client_from_sdk_config(&config, &sdk);
     let objects = Arc::new(S3Objects {
         client,
         bucket: config.upload_bucket.clone(),
+    });
+    // AWS_ENDPOINT_URL_EVENTBRIDGE, read by the SDK, points it elsewhere.
+    let handoff = config.handoff_event_bus.as_deref().map(|bus| {
+        Arc::new(EventBridge::new(&sdk, bus, None)) as Arc<dyn upload_events::handoff::Publish>
     });
     let warm = db.clone();
     tokio::spawn(async move { warm.warm_up().await });
@@ -25,6 +31,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config,
         db,
         objects,
+        handoff,
+        metrics: upload_core::metrics::Metrics::from_env("upload-events"),
     });
     lambda_runtime::run(service_fn(move |ev: LambdaEvent<Payload>| {
         let state = state.clone();

@@ -8,7 +8,7 @@ use upload_core::repo;
 
 use crate::object_created::ObjectCreated;
 use crate::payload::{Payload, S3Notification, SqsBatch};
-use crate::{EventsError, EventsState, log};
+use crate::{EventsError, EventsState, handoff, log, metrics};
 
 /// A direct S3 notification. A database failure fails the invocation.
 pub(crate) async fn handle_s3(
@@ -19,7 +19,26 @@ pub(crate) async fn handle_s3(
     let created = notification.objects_created(&state.config.upload_bucket, None);
     let results = repo::advance_batch(&state.db, &created, state.config.max_upload_bytes).await?;
     log::outcomes("s3", &created, &results);
-    Ok(json!({"records": records, "processed": results.len()}))
+    let handoff = hand_off(state, "s3", &created, &results).await;
+    metrics::batch(&state.metrics, &results, &handoff);
+    if handoff.failed > 0 {
+        return Err(EventsError::Handoff {
+            failed: handoff.failed,
+            total: handoff.failed + handoff.published,
+        });
+    }
+    Ok(json!({"records": records, "processed": results.len(), "handed_off": handoff.published}))
+}
+
+/// Publishes the batch's hand-offs (when a bus is configured).
+async fn hand_off(
+    state: &EventsState,
+    source: &str,
+    created: &[ObjectCreated],
+    results: &[repo::AdvanceResult],
+) -> handoff::HandoffReport {
+    let bucket = &state.config.upload_bucket;
+    handoff::hand_off(state.handoff.as_deref(), bucket, source, created, results).await
 }
 
 /// An SQS batch of S3 notifications: failures are reported per message.
@@ -38,11 +57,18 @@ pub(crate) async fn handle_sqs(state: &EventsState, batch: SqsBatch) -> Result<V
     {
         Ok(results) => {
             log::outcomes("sqs", &created, &results);
-            Vec::new()
+            let handoff = hand_off(state, "sqs", &created, &results).await;
+            metrics::batch(&state.metrics, &results, &handoff);
+            let unpublished: Vec<&ObjectCreated> = handoff
+                .failed_records
+                .iter()
+                .map(|&i| &created[i])
+                .collect();
+            failed_messages(unpublished)
         }
         Err(e) => {
             tracing::error!(event = "batch_failed", error = %e, retryable = e.is_transient(), "database failure; every message with records is reported failed");
-            failed_messages(&created)
+            failed_messages(created.iter())
         }
     };
     let mut response = SqsBatchResponse::default();
@@ -85,13 +111,17 @@ fn objects_in(message: SqsMessage, bucket: &str) -> Vec<ObjectCreated> {
     Vec::new()
 }
 
-/// Every message that contributed an object, once each, in batch order.
-fn failed_messages(created: &[ObjectCreated]) -> Vec<BatchItemFailure> {
-    let mut ids: Vec<&str> = created
-        .iter()
-        .filter_map(|c| c.message_id.as_deref())
-        .collect();
-    ids.dedup();
+/// Every message that contributed one of `failed`, once each, in order of
+/// first appearance.
+fn failed_messages<'a>(
+    failed: impl IntoIterator<Item = &'a ObjectCreated>,
+) -> Vec<BatchItemFailure> {
+    let mut ids: Vec<&str> = Vec::new();
+    for id in failed.into_iter().filter_map(|c| c.message_id.as_deref()) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
     ids.into_iter()
         .map(|id| {
             let mut failure = BatchItemFailure::default();

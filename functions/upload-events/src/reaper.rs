@@ -2,8 +2,10 @@
 //! expiry + grace + size at the slowest supported upload rate) are checked
 //! against S3 (object present: advanced as its event would have; absent:
 //! failed/UPLOAD_EXPIRED, after re-checking the window; HEAD failed: left for
-//! a later run, logged as an error and counted); processing jobs older than
-//! the processing timeout are failed/PROCESSING_TIMEOUT. Bounded per run;
+//! a later run, logged as an error and counted); hand-offs no event will
+//! retry (jobs that advanced through a HEAD) are put until recorded;
+//! processing jobs older than the processing timeout are failed/
+//! PROCESSING_TIMEOUT. Bounded per run;
 //! overlapping runs never handle the same job (claims are leases), and each
 //! run takes the jobs least recently tried first, so failing HEADs cannot
 //! starve the rest.
@@ -15,6 +17,7 @@ use tokio::task::JoinSet;
 use upload_core::repo::{self, AdvanceOutcome, StaleQueued, UploadWindow, UploadedObject};
 use upload_core::{Config, JobId, TenantId};
 
+use crate::handoff::{self, HandoffReport};
 use crate::{EventsError, EventsState, log};
 
 /// What one reaper run did.
@@ -25,10 +28,17 @@ pub(crate) struct ReapReport {
     pub expired: usize,
     pub timed_out: usize,
     pub head_errors: usize,
+    /// Hand-offs of recovered jobs put on the bus, and those that failed
+    /// (logged as errors: no event will retry them).
+    pub handoffs_published: usize,
+    pub handoff_failures: usize,
 }
 
 /// How long a reaper run holds its claim on a queued job.
 const CLAIM_LEASE_SECS: f64 = 240.0;
+/// How long a job that advanced through a HEAD waits for its own S3 event
+/// (which publishes its hand-off) before the reaper publishes it.
+const HANDOFF_REPAIR_AFTER_SECS: f64 = 60.0;
 /// Concurrent HEAD requests per run.
 const HEAD_CONCURRENCY: usize = 8;
 
@@ -39,7 +49,10 @@ pub(crate) async fn reap(state: &EventsState) -> Result<ReapReport, EventsError>
     let claimed =
         repo::claim_stale_queued(&state.db, &window, CLAIM_LEASE_SECS, cfg.reaper_batch).await?;
     let heads = head_all(state, &claimed).await;
-    let recovered = recover(state, &heads.present).await?;
+    let (recovered, mut handoff) = recover(state, &heads.present).await?;
+    let repaired = repair_handoffs(state).await?;
+    handoff.published += repaired.published;
+    handoff.failed += repaired.failed;
     let expired = expire(state, &window, &heads.absent).await?;
     let timed_out = time_out(state).await?;
     let report = ReapReport {
@@ -48,6 +61,8 @@ pub(crate) async fn reap(state: &EventsState) -> Result<ReapReport, EventsError>
         expired,
         timed_out,
         head_errors: heads.errors,
+        handoffs_published: handoff.published,
+        handoff_failures: handoff.failed,
     };
     tracing::info!(
         event = "reaper_run",
@@ -56,6 +71,8 @@ pub(crate) async fn reap(state: &EventsState) -> Result<ReapReport, EventsError>
         expired = report.expired,
         timed_out = report.timed_out,
         head_errors = report.head_errors,
+        handoffs_published = report.handoffs_published,
+        handoff_failures = report.handoff_failures,
         "reaper finished"
     );
     Ok(report)
@@ -125,11 +142,20 @@ async fn head_all(state: &EventsState, claimed: &[StaleQueued]) -> Heads {
 }
 
 /// Advances the jobs whose object arrived without its event, exactly as the
-/// event would have; returns how many moved.
-async fn recover(state: &EventsState, present: &[UploadedObject]) -> Result<usize, EventsError> {
+/// event would have, and hands them off; returns how many moved.
+async fn recover(
+    state: &EventsState,
+    present: &[UploadedObject],
+) -> Result<(usize, HandoffReport), EventsError> {
     let results = repo::advance_batch(&state.db, present, state.config.max_upload_bytes).await?;
     log::outcomes("reaper", present, &results);
-    Ok(results
+    let bucket = &state.config.upload_bucket;
+    let publisher = state.handoff.as_deref();
+    let handoff = handoff::hand_off(publisher, bucket, "reaper", present, &results).await;
+    // No event will retry these: what was put is recorded, the rest is
+    // repaired by a later run.
+    repo::mark_handed_off(&state.db, &handoff.published_jobs).await?;
+    let moved = results
         .iter()
         .filter(|r| {
             matches!(
@@ -137,7 +163,24 @@ async fn recover(state: &EventsState, present: &[UploadedObject]) -> Result<usiz
                 AdvanceOutcome::Advanced | AdvanceOutcome::Rejected { .. }
             )
         })
-        .count())
+        .count();
+    Ok((moved, handoff))
+}
+
+/// Publishes the hand-offs no event will retry: jobs that advanced through
+/// a HEAD (`POST /upload/complete`, an earlier recovery) a while ago, whose
+/// hand-off is not recorded.
+async fn repair_handoffs(state: &EventsState) -> Result<HandoffReport, EventsError> {
+    let Some(publisher) = state.handoff.as_deref() else {
+        return Ok(HandoffReport::default());
+    };
+    let (bucket, batch) = (&state.config.upload_bucket, state.config.reaper_batch);
+    let pending =
+        repo::pending_handoffs(&state.db, bucket, HANDOFF_REPAIR_AFTER_SECS, batch).await?;
+    let records = vec![Vec::new(); pending.len()];
+    let report = handoff::put_and_log(publisher, "reaper_repair", &pending, records).await;
+    repo::mark_handed_off(&state.db, &report.published_jobs).await?;
+    Ok(report)
 }
 
 /// Fails the jobs whose object never arrived; returns how many.

@@ -245,6 +245,8 @@ async fn only_sqs_messages_with_objects_fail_with_the_database() {
         config: Config::from_lookup(|k| env.get(k).cloned()).unwrap(),
         db: Db::new(settings),
         objects: Arc::new(upload_testkit::MemoryObjects::default()),
+        handoff: None,
+        metrics: upload_core::metrics::Metrics::off(),
     };
     let message =
         |id: &str, body: Value| json!({"eventSource": "aws:sqs", "messageId": id, "body": body});

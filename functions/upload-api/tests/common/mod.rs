@@ -44,6 +44,11 @@ pub fn config(url: &str, extra: &[(&str, &str)]) -> Config {
 }
 
 pub fn state_for(config: Config, db: Db, objects: Arc<MemoryObjects>) -> Arc<AppState> {
+    Arc::new(app_state(config, db, objects))
+}
+
+/// The state [`state_for`] shares, before it is shared (to set metrics).
+pub fn app_state(config: Config, db: Db, objects: Arc<MemoryObjects>) -> AppState {
     let creds = Credentials::new(
         "AKIDEXAMPLE",
         "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
@@ -58,7 +63,7 @@ pub fn state_for(config: Config, db: Db, objects: Arc<MemoryObjects>) -> Arc<App
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build();
     let client = upload_core::s3::client_from_sdk_config(&config, &sdk);
-    Arc::new(AppState::new(config, db, client, Some(provider), objects))
+    AppState::new(config, db, client, Some(provider), objects)
 }
 
 impl TestApp {

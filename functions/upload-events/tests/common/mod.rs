@@ -40,8 +40,45 @@ pub fn state(url: &str, db: Db, objects: Arc<MemoryObjects>) -> EventsState {
         config: config(url),
         db,
         objects,
+        handoff: None,
+        metrics: upload_core::metrics::Metrics::off(),
     }
 }
+
+/// AWS settings for a local endpoint: static credentials, quick retries
+/// (3 attempts, as the SDK's standard mode).
+pub fn sdk_config() -> aws_config::SdkConfig {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    let retry = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(std::time::Duration::from_millis(5));
+    aws_config::SdkConfig::builder()
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test", "test", None, None, "test",
+        )))
+        .retry_config(retry)
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build()
+}
+
+/// The events state with hand-offs put on `bus` at a local EventBridge
+/// endpoint.
+pub fn state_with_handoff(
+    url: &str,
+    db: Db,
+    objects: Arc<MemoryObjects>,
+    endpoint: &str,
+) -> EventsState {
+    let publisher = upload_events::handoff::EventBridge::new(&sdk_config(), BUS, Some(endpoint));
+    EventsState {
+        handoff: Some(Arc::new(publisher)),
+        ..state(url, db, objects)
+    }
+}
+
+pub const BUS: &str = "uploads-test";
 
 /// A sample payload, deserialized as the Lambda runtime does.
 pub fn fixture(name: &str) -> Payload {

@@ -1,0 +1,133 @@
+//! The hand-off to the worker: the EventBridge event the events function puts
+//! on `HANDOFF_EVENT_BUS` once a job is `processing` with its object, and
+//! what a worker needs to read it.
+//!
+//! The event is `source: "upload-jobs"`, `detail-type: "Upload Received"`,
+//! its detail an [`UploadReceived`]. Delivery is at least once (a redelivered
+//! S3 event publishes again): a worker dedupes by `job_id`, and reads the
+//! object pinned to `etag` (`If-Match`), so a replaced object is noticed
+//! instead of processed.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{JobId, JobType, TenantId};
+use crate::repo::{AdvanceOutcome, AdvanceResult, UploadedObject};
+
+/// The event's `source`.
+pub const SOURCE: &str = "upload-jobs";
+/// The event's `detail-type`.
+pub const DETAIL_TYPE: &str = "Upload Received";
+
+/// The event's `detail`: the job and the exact object it advanced with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadReceived {
+    pub job_id: JobId,
+    pub tenant_id: TenantId,
+    pub job_type: JobType,
+    /// The object's key in `bucket`.
+    pub file_key: String,
+    pub bucket: String,
+    /// The object's size in bytes, as S3 reported it.
+    pub size: Option<i64>,
+    /// The object's ETag, without quotes: read it with `If-Match` this value.
+    pub etag: Option<String>,
+    /// S3's event sequencer of the object (`None` when a HEAD found it).
+    pub sequencer: Option<String>,
+    pub mime_type: Option<String>,
+    pub file_name: Option<String>,
+    pub interaction_id: Uuid,
+    pub trace_id: Option<String>,
+    pub account_id: Option<String>,
+}
+
+impl UploadReceived {
+    /// The hand-off for an object `advance_batch` judged, when its job is
+    /// `processing` with that object: moved by this statement, or already
+    /// there (a redelivered event, so a lost publish is repaired by the
+    /// retry). `None` for every other outcome.
+    pub fn for_result(
+        bucket: &str,
+        object: &UploadedObject,
+        result: &AdvanceResult,
+    ) -> Option<Self> {
+        let hands_off = matches!(
+            result.outcome,
+            AdvanceOutcome::Advanced
+                | AdvanceOutcome::AlreadyPast {
+                    status: crate::JobStatus::Processing
+                }
+        );
+        let (job, details) = (result.job.as_ref()?, result.details.as_ref()?);
+        hands_off.then(|| Self {
+            job_id: job.job_id,
+            tenant_id: job.tenant_id,
+            job_type: details.job_type,
+            file_key: object.key().to_owned(),
+            bucket: bucket.to_owned(),
+            size: object.size,
+            etag: object.etag.clone(),
+            sequencer: object.sequencer.clone(),
+            mime_type: details.mime_type.clone(),
+            file_name: details.file_name.clone(),
+            interaction_id: job.interaction_id,
+            trace_id: job.trace_id.clone(),
+            account_id: details.account_id.clone(),
+        })
+    }
+}
+
+/// The event as an EventBridge rule delivers it to its target (an SQS
+/// queue's message body, a Lambda's payload), and as the local stack writes
+/// it to `handoff.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandoffEvent {
+    pub version: String,
+    pub id: String,
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+    pub source: String,
+    pub account: String,
+    pub time: DateTime<Utc>,
+    pub region: String,
+    #[serde(default)]
+    pub resources: Vec<String>,
+    pub detail: UploadReceived,
+}
+
+/// Why a message is not an "Upload Received" hand-off.
+#[derive(Debug, thiserror::Error)]
+pub enum HandoffParseError {
+    #[error("not a hand-off event: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("not a hand-off event: source {event_source:?}, detail-type {detail_type:?}")]
+    OtherEvent {
+        event_source: String,
+        detail_type: String,
+    },
+}
+
+impl HandoffEvent {
+    /// Parses one delivered event (an SQS message body, a line of
+    /// `handoff.jsonl`), checking its source and detail-type.
+    pub fn parse(json: &str) -> Result<Self, HandoffParseError> {
+        // The envelope first: another event on the same queue is named as
+        // such, not as a detail that does not parse.
+        let envelope: Envelope = serde_json::from_str(json)?;
+        if envelope.source != SOURCE || envelope.detail_type != DETAIL_TYPE {
+            return Err(HandoffParseError::OtherEvent {
+                event_source: envelope.source,
+                detail_type: envelope.detail_type,
+            });
+        }
+        Ok(serde_json::from_str(json)?)
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    source: String,
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+}
