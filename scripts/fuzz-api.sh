@@ -66,7 +66,7 @@ echo "== local-stack on 127.0.0.1:$api_port (S3 127.0.0.1:$s3_port, data $data_d
   else
     unset DATABASE_URL
   fi
-  exec target/debug/local-stack --api-addr "127.0.0.1:$api_port" --s3-addr "127.0.0.1:$s3_port" \
+  exec "${CARGO_TARGET_DIR:-target}/debug/local-stack" --api-addr "127.0.0.1:$api_port" --s3-addr "127.0.0.1:$s3_port" \
     --data-dir "$data_dir" --reaper-interval-secs 5
 ) </dev/null >"$OUT/stack.out" 2>"$OUT/stack.log" &
 stack_pid=$!

@@ -46,20 +46,24 @@ impl UploadReceived {
     /// The hand-off for an object `advance_batch` judged, when its job is
     /// `processing` with that object: moved by this statement, or already
     /// there (a redelivered event, so a lost publish is repaired by the
-    /// retry). `None` for every other outcome.
+    /// retry; only when the job recorded its object's identity). `None` for
+    /// every other outcome.
     pub fn for_result(
         bucket: &str,
         object: &UploadedObject,
         result: &AdvanceResult,
     ) -> Option<Self> {
-        let hands_off = matches!(
-            result.outcome,
-            AdvanceOutcome::Advanced
-                | AdvanceOutcome::AlreadyPast {
-                    status: crate::JobStatus::Processing
-                }
-        );
         let (job, details) = (result.job.as_ref()?, result.details.as_ref()?);
+        // A redelivered record hands off only when the job's object is
+        // known to be this one: rows without a recorded identity (advanced
+        // before migration 003, or by the Python service) cannot tell.
+        let hands_off = match result.outcome {
+            AdvanceOutcome::Advanced => true,
+            AdvanceOutcome::AlreadyPast {
+                status: crate::JobStatus::Processing,
+            } => details.object_recorded,
+            _ => false,
+        };
         hands_off.then(|| Self {
             job_id: job.job_id,
             tenant_id: job.tenant_id,

@@ -91,48 +91,49 @@ impl ObjectHead for S3Objects {
 #[derive(Debug, thiserror::Error)]
 pub enum PinnedReadError {
     /// The key now holds another object than the one handed off (412 to
-    /// `If-Match`): the job's upload was replaced; do not process it.
-    #[error("the object under {key} is no longer the one handed off (ETag {etag})")]
-    Replaced { key: String, etag: String },
-    /// No object under the key (deleted since the hand-off).
+    /// `If-Match`, or another size when the hand-off has no ETag): the
+    /// job's upload was replaced; do not process it.
+    #[error("the object under {key} is no longer the one handed off")]
+    Replaced { key: String },
+    /// No object under the key (deleted since the hand-off). Without
+    /// `s3:ListBucket` S3 answers 403 instead: that is [`Self::Other`].
     #[error("no object under {key}")]
     Missing { key: String },
-    /// The hand-off carries no ETag to pin the read to.
-    #[error("the hand-off for {key} carries no ETag")]
-    NoEtag { key: String },
     #[error("reading {key} failed: {message}")]
     Other { key: String, message: String },
 }
 
 /// GETs the object a hand-off names, pinned to its ETag (`If-Match`), so the
-/// bytes read are exactly the ones the job advanced with.
+/// bytes read are exactly the ones the job advanced with. A hand-off without
+/// an ETag is read unpinned and checked against its size.
 pub async fn read_handed_off(
     client: &aws_sdk_s3::Client,
     event: &crate::handoff::UploadReceived,
 ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, PinnedReadError> {
     let key = event.file_key.clone();
-    let Some(etag) = event.etag.as_deref() else {
-        return Err(PinnedReadError::NoEtag { key });
-    };
-    let result = client
+    let get = client
         .get_object()
         .bucket(&event.bucket)
-        .key(&event.file_key)
-        .if_match(format!("\"{etag}\""))
-        .send()
-        .await;
-    result.map_err(|e| {
-        let status = e.raw_response().map(|r| r.status().as_u16());
-        match status {
-            Some(412) => PinnedReadError::Replaced {
-                key,
-                etag: etag.to_owned(),
-            },
+        .key(&event.file_key);
+    let get = match event.etag.as_deref() {
+        Some(etag) => get.if_match(format!("\"{etag}\"")),
+        None => get,
+    };
+    match get.send().await {
+        Ok(out)
+            if event.etag.is_none()
+                && event.size.is_some_and(|s| out.content_length() != Some(s)) =>
+        {
+            Err(PinnedReadError::Replaced { key })
+        }
+        Ok(out) => Ok(out),
+        Err(e) => Err(match e.raw_response().map(|r| r.status().as_u16()) {
+            Some(412) => PinnedReadError::Replaced { key },
             Some(404) => PinnedReadError::Missing { key },
             _ => PinnedReadError::Other {
                 key,
                 message: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
             },
-        }
-    })
+        }),
+    }
 }

@@ -50,13 +50,25 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Follows the file from its start, forever, every `poll`.
+    /// Follows the file from its start, forever, every `poll`. An event that
+    /// fails (database or S3 unavailable) is tried again on the next passes,
+    /// as a queue would redeliver it, and skipped after the fifth failure
+    /// (a queue would move it to its dead-letter queue).
     pub async fn run(self, poll: Duration) {
-        let mut offset = 0usize;
+        let (mut offset, mut failures) = (0usize, 0u32);
         loop {
             match self.handle_new(&mut offset).await {
-                Ok(_) => tokio::time::sleep(poll).await,
+                Ok(_) => {
+                    failures = 0;
+                    tokio::time::sleep(poll).await;
+                }
+                Err(e) if failures >= 4 => {
+                    tracing::error!(event = "worker_gave_up", error = %e, "event failed 5 times; skipped");
+                    skip_line(&self.events, &mut offset);
+                    failures = 0;
+                }
                 Err(e) => {
+                    failures += 1;
                     tracing::warn!(event = "worker_retry", error = %e, "event left for the next pass");
                     tokio::time::sleep(poll * 5).await;
                 }
@@ -65,9 +77,13 @@ impl Worker {
     }
 
     /// Handles the complete lines after `offset`, moving it past each line
-    /// handled; a database failure stops there (the line is tried again).
+    /// handled; a failure stops there (the line is tried again). A file
+    /// shorter than `offset` was replaced: it is read from its start.
     pub async fn handle_new(&self, offset: &mut usize) -> Result<Vec<Handled>, WorkerError> {
         let text = std::fs::read_to_string(&self.events).unwrap_or_default();
+        if text.len() < *offset {
+            *offset = 0;
+        }
         let mut handled = Vec::new();
         while let Some(end) = text.get(*offset..).and_then(|rest| rest.find('\n')) {
             let line = &text[*offset..*offset + end];
@@ -100,7 +116,7 @@ impl Worker {
                 );
                 Ok(Handled::Replaced)
             }
-            Err(e @ (PinnedReadError::Missing { .. } | PinnedReadError::NoEtag { .. })) => {
+            Err(e @ PinnedReadError::Missing { .. }) => {
                 let message = e.to_string();
                 repo::fail(
                     &self.db,
@@ -136,6 +152,14 @@ impl Worker {
                 Ok(Handled::AlreadyDone)
             }
         }
+    }
+}
+
+/// Moves `offset` past the line it points at.
+fn skip_line(events: &std::path::Path, offset: &mut usize) {
+    let text = std::fs::read_to_string(events).unwrap_or_default();
+    if let Some(end) = text.get(*offset..).and_then(|rest| rest.find('\n')) {
+        *offset += end + 1;
     }
 }
 

@@ -32,6 +32,7 @@ struct FaultState {
     failing_requests: usize,
     failing_entries: usize,
     requests: Vec<usize>,
+    buses: Vec<String>,
 }
 
 impl Faults {
@@ -51,6 +52,11 @@ impl Faults {
     /// included.
     pub fn requests(&self) -> Vec<usize> {
         self.0.lock().expect("lock").requests.clone()
+    }
+
+    /// The `EventBusName` of each entry put so far (`default` when absent).
+    pub fn buses(&self) -> Vec<String> {
+        self.0.lock().expect("lock").buses.clone()
     }
 }
 
@@ -121,18 +127,17 @@ async fn put_events(State(ep): State<Arc<Endpoint>>, headers: HeaderMap, body: B
     let Some(entries) = request["Entries"].as_array().filter(|e| !e.is_empty()) else {
         return client_error("ValidationException", "Entries must hold 1 to 10 entries");
     };
-    {
-        let mut f = ep.faults.0.lock().expect("lock");
-        f.requests.push(entries.len());
-        if f.failing_requests > 0 {
-            f.failing_requests -= 1;
-            let body = json!({"__type": "InternalException", "message": "injected failure"});
-            return aws_json(StatusCode::INTERNAL_SERVER_ERROR, &body);
-        }
-    }
+    let mut f = ep.faults.0.lock().expect("lock");
+    f.requests.push(entries.len());
     if entries.len() > 10 {
         return client_error("ValidationException", "at most 10 entries per request");
     }
+    if f.failing_requests > 0 {
+        f.failing_requests -= 1;
+        let body = json!({"__type": "InternalException", "message": "injected failure"});
+        return aws_json(StatusCode::INTERNAL_SERVER_ERROR, &body);
+    }
+    drop(f);
     let results: Vec<Value> = entries.iter().map(|e| put_one(&ep, e)).collect();
     let failed = results
         .iter()
@@ -166,6 +171,11 @@ fn put_one(ep: &Endpoint, entry: &Value) -> Value {
     let Some(detail) = detail.filter(Value::is_object) else {
         return entry_error("MalformedDetail", "Detail is not a JSON object");
     };
+    let bus = entry["EventBusName"]
+        .as_str()
+        .unwrap_or("default")
+        .to_owned();
+    ep.faults.0.lock().expect("lock").buses.push(bus);
     let id = uuid::Uuid::new_v4().to_string();
     let event = json!({
         "version": "0",

@@ -117,6 +117,10 @@ pub struct JobDetails {
     pub file_name: Option<String>,
     pub mime_type: Option<String>,
     pub account_id: Option<String>,
+    /// Whether the job had its object's identity recorded before this
+    /// statement (false for jobs still `queued`, and for jobs that advanced
+    /// before migration 003 or under the Python service).
+    pub object_recorded: bool,
 }
 
 /// Each object finds its job by primary key (the id in the key) and must
@@ -206,6 +210,7 @@ SELECT i.ord,
        cur.id AS job_id, cur.tenant_id, cur.trace_id, cur.interaction_id,
        cur.status::text AS seen_status, cur.job_type::text AS job_type,
        cur.file_name, cur.mime_type, cur.account_id,
+       (cur.object_etag IS NOT NULL) AS object_recorded,
        m.status AS new_status, m.error_code AS new_error_code,
        (i.ord <> f.ord) AS dup_in_batch,
        (r.id IS NOT NULL) AS replaced,
@@ -286,6 +291,7 @@ fn advance_result(row: &Row) -> Result<AdvanceResult, DbError> {
         file_name: decode(row.try_get("file_name"))?,
         mime_type: decode(row.try_get("mime_type"))?,
         account_id: decode(row.try_get("account_id"))?,
+        object_recorded: decode(row.try_get("object_recorded"))?,
     };
     let seen: JobStatus = parse_enum(decode(row.try_get("seen_status"))?)?;
     let new_status: Option<String> = decode(row.try_get("new_status"))?;

@@ -50,11 +50,12 @@ pub(crate) async fn reap(state: &EventsState) -> Result<ReapReport, EventsError>
         repo::claim_stale_queued(&state.db, &window, CLAIM_LEASE_SECS, cfg.reaper_batch).await?;
     let heads = head_all(state, &claimed).await;
     let (recovered, mut handoff) = recover(state, &heads.present).await?;
-    let repaired = repair_handoffs(state).await?;
-    handoff.published += repaired.published;
-    handoff.failed += repaired.failed;
     let expired = expire(state, &window, &heads.absent).await?;
     let timed_out = time_out(state).await?;
+    // Last, and best-effort: what it does not finish, the next run does.
+    let repaired = repair_handoffs(state).await;
+    handoff.published += repaired.published;
+    handoff.failed += repaired.failed;
     let report = ReapReport {
         claimed: claimed.len(),
         recovered,
@@ -154,7 +155,7 @@ async fn recover(
     let handoff = handoff::hand_off(publisher, bucket, "reaper", present, &results).await;
     // No event will retry these: what was put is recorded, the rest is
     // repaired by a later run.
-    repo::mark_handed_off(&state.db, &handoff.published_jobs).await?;
+    record_handoffs(state, &handoff.published_jobs).await;
     let moved = results
         .iter()
         .filter(|r| {
@@ -169,18 +170,34 @@ async fn recover(
 
 /// Publishes the hand-offs no event will retry: jobs that advanced through
 /// a HEAD (`POST /upload/complete`, an earlier recovery) a while ago, whose
-/// hand-off is not recorded.
-async fn repair_handoffs(state: &EventsState) -> Result<HandoffReport, EventsError> {
+/// hand-off is not recorded. Best-effort: a database failure is logged and
+/// left for the next run, after this run's expiries and time-outs are done.
+async fn repair_handoffs(state: &EventsState) -> HandoffReport {
     let Some(publisher) = state.handoff.as_deref() else {
-        return Ok(HandoffReport::default());
+        return HandoffReport::default();
     };
     let (bucket, batch) = (&state.config.upload_bucket, state.config.reaper_batch);
-    let pending =
-        repo::pending_handoffs(&state.db, bucket, HANDOFF_REPAIR_AFTER_SECS, batch).await?;
+    let pending = match repo::pending_handoffs(&state.db, bucket, HANDOFF_REPAIR_AFTER_SECS, batch)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(event = "handoff_repair_failed", error = %e, "cannot read the hand-offs to repair; the next run tries again");
+            return HandoffReport::default();
+        }
+    };
     let records = vec![Vec::new(); pending.len()];
     let report = handoff::put_and_log(publisher, "reaper_repair", &pending, records).await;
-    repo::mark_handed_off(&state.db, &report.published_jobs).await?;
-    Ok(report)
+    record_handoffs(state, &report.published_jobs).await;
+    report
+}
+
+/// Records the hand-offs put for jobs no event will retry; on a database
+/// failure they are put again by a later run (at least once).
+async fn record_handoffs(state: &EventsState, jobs: &[JobId]) {
+    if let Err(e) = repo::mark_handed_off(&state.db, jobs).await {
+        tracing::error!(event = "handoff_record_failed", jobs = jobs.len(), error = %e, "hand-offs put but not recorded; a later run puts them again");
+    }
 }
 
 /// Fails the jobs whose object never arrived; returns how many.

@@ -4,6 +4,8 @@
 //! failures fail the invocation or exactly the affected SQS messages, and
 //! the retry publishes.
 
+#![allow(clippy::too_many_lines)] // scenarios, read top to bottom
+
 mod common;
 
 use std::path::PathBuf;
@@ -97,6 +99,7 @@ async fn a_direct_s3_event_hands_off_exactly_the_jobs_it_moved_to_processing() {
         })
     );
     assert_eq!(eb.faults.requests(), vec![1]);
+    assert_eq!(eb.faults.buses(), vec![BUS.to_owned()]);
 }
 
 #[tokio::test]
@@ -153,6 +156,24 @@ async fn a_redelivered_event_republishes_only_while_the_job_is_processing_with_t
     .await
     .unwrap();
     assert_eq!(status(&t.db, tenant, q).await.0, JobStatus::Queued);
+    // A job processing from before migration 003 (or the Python service):
+    // no recorded object to compare with, so a redelivery cannot tell.
+    let old = JobId::new_random();
+    let old_key = job(&t.db, tenant, old, "old.wav", None).await;
+    let c = t.client().await;
+    c.execute(
+        "UPDATE upload_jobs SET status = 'processing', started_at = now() WHERE id = $1",
+        &[&old.0],
+    )
+    .await
+    .unwrap();
+    let r = handle(
+        &s,
+        payload(json!({"Records": [put_record(old_key.as_str(), 5, "e5", "05")]})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r["handed_off"], 0, "{r}");
     assert_eq!(published(&out).len(), 3);
 }
 
@@ -238,7 +259,11 @@ async fn a_put_events_outage_fails_the_direct_invocation_and_its_retry_publishes
 async fn refused_entries_fail_exactly_their_sqs_messages_and_the_redelivery_publishes() {
     let t = TestDb::new().await;
     let (eb, out) = bus().await;
-    let s = state_with_handoff(&t.url, t.db.clone(), Arc::default(), &eb.url);
+    let (sink, lines) = upload_core::metrics::Sink::capture();
+    let s = upload_events::EventsState {
+        metrics: upload_core::metrics::Metrics::new(sink, "events"),
+        ..state_with_handoff(&t.url, t.db.clone(), Arc::default(), &eb.url)
+    };
     let tenant = TenantId(Uuid::new_v4());
     let mut ids = Vec::new();
     let mut messages = Vec::new();
@@ -257,6 +282,12 @@ async fn refused_entries_fail_exactly_their_sqs_messages_and_the_redelivery_publ
         json!([{"itemIdentifier": "m-a"}]),
         "{r}"
     );
+    let emf: Value = serde_json::from_str(&lines.lock().unwrap()[0]).unwrap();
+    let counts = (
+        emf["HandoffsPublished"].as_f64(),
+        emf["HandoffFailures"].as_f64(),
+    );
+    assert_eq!(counts, (Some(2.0), Some(1.0)));
     let got: Vec<JobId> = published(&out).iter().map(|e| e.detail.job_id).collect();
     assert_eq!(got, vec![ids[1], ids[2]]);
     // SQS redelivers m-a alone.
@@ -297,6 +328,16 @@ async fn the_reaper_hands_off_a_job_it_recovers() {
         (id, Some(77), None)
     );
     assert!(d.etag.as_deref().is_some_and(|e| !e.contains('"')), "{d:?}");
+    // Recorded: a later run, past the repair delay, does not put it again.
+    c.execute(
+        "UPDATE upload_jobs SET started_at = now() - interval '2 minutes' WHERE id = $1",
+        &[&id.0],
+    )
+    .await
+    .unwrap();
+    let r = handle(&s, fixture("scheduled.json")).await.unwrap();
+    assert_eq!(r["handoffs_published"], 0, "{r}");
+    assert_eq!(published(&out).len(), 1);
 }
 
 #[tokio::test]

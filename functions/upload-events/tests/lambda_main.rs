@@ -123,3 +123,82 @@ async fn the_binary_advances_jobs_and_reports_failures() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+/// main.rs wiring of the hand-off and the metrics: with `HANDOFF_EVENT_BUS`
+/// set (and the SDK's `AWS_ENDPOINT_URL_EVENTBRIDGE` pointing at a local
+/// PutEvents endpoint), the binary puts "Upload Received" on that bus, and
+/// writes its counts as EMF lines on stdout.
+#[tokio::test]
+#[allow(clippy::too_many_lines)]
+async fn the_binary_hands_off_to_the_configured_bus_and_writes_emf_lines() {
+    let t = TestDb::new().await;
+    let tenant = TenantId(uuid::Uuid::new_v4());
+    let id = JobId::new_random();
+    let key = FileKey::build(tenant, id, SafeFileName::new("a.wav"));
+    let job = NewJob {
+        id,
+        tenant_id: tenant,
+        user_id: "u".into(),
+        job_type: JobType::AudioTranscription,
+        file_key: key.clone(),
+        file_name: "a.wav".into(),
+        mime_type: "audio/wav".into(),
+        file_size: None,
+        interaction_id: uuid::Uuid::new_v4(),
+        trace_id: None,
+        account_id: None,
+        metadata_json: None,
+    };
+    repo::create_queued_job(&t.db, &job).await.unwrap();
+    let out = std::env::temp_dir().join(format!("handoff-bin-{}.jsonl", uuid::Uuid::new_v4()));
+    let eb = upload_testkit::eventbridge::LocalEventBridge::start(out.clone(), "us-east-1")
+        .await
+        .unwrap();
+    let emu = Emulator::start().await;
+    let env = [
+        ("DATABASE_URL", t.url.as_str()),
+        ("UPLOAD_BUCKET", "eq-uploads-test"),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ("HANDOFF_EVENT_BUS", "uploads-bus"),
+        ("AWS_ENDPOINT_URL_EVENTBRIDGE", eb.url.as_str()),
+        ("RUST_LOG", "warn"),
+    ];
+    let mut child = emu
+        .command(Path::new(BIN), &env)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    emu.wait_ready(Duration::from_secs(30)).await.unwrap();
+    let mut ev = fixture("s3-put.json");
+    ev["Records"][0]["s3"]["object"]["key"] = json!(key.as_str());
+    ev["Records"][0]["s3"]["object"]["size"] = json!(5);
+    let o = emu.invoke(&ev, Duration::from_secs(20)).await.unwrap();
+    assert!(matches!(o, Outcome::Response(_)), "{o:?}");
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+
+    assert_eq!(eb.faults.buses(), vec!["uploads-bus".to_owned()]);
+    let line = std::fs::read_to_string(&out).unwrap();
+    let event = upload_core::handoff::HandoffEvent::parse(line.trim()).unwrap();
+    assert_eq!((event.detail.job_id, event.detail.size), (id, Some(5)));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let emf: Vec<Value> = stdout
+        .lines()
+        .filter(|l| l.contains("\"_aws\""))
+        .map(|l| {
+            upload_testkit::validate_emf(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            serde_json::from_str(l).unwrap()
+        })
+        .collect();
+    assert_eq!(emf.len(), 1, "{stdout}");
+    assert_eq!(
+        (
+            emf[0]["Advanced"].as_f64(),
+            emf[0]["HandoffsPublished"].as_f64()
+        ),
+        (Some(1.0), Some(1.0))
+    );
+    assert_eq!(emf[0]["FunctionName"], "upload-events");
+    let _ = std::fs::remove_file(out);
+}

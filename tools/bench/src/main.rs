@@ -149,6 +149,12 @@ async fn cold_rows(t: &TestDb, dir: &Path, label: Option<&str>, runs: usize) -> 
                 "≤ 40 ms",
                 "",
             ),
+            row(
+                "cold start upload-events with the hand-off on (… incl. PutEvents to a local endpoint)",
+                cold_with_handoff(&dir.join("upload-events"), env, &one, runs).await,
+                "≤ 40 ms",
+                "",
+            ),
         ],
         Some(l) => vec![
             row(
@@ -165,6 +171,26 @@ async fn cold_rows(t: &TestDb, dir: &Path, label: Option<&str>, runs: usize) -> 
             ),
         ],
     }
+}
+
+/// The events function's cold start with `HANDOFF_EVENT_BUS` set: the
+/// EventBridge client built at init, and the event's PutEvents, against a
+/// local PutEvents endpoint.
+async fn cold_with_handoff(
+    bin: &Path,
+    mut env: Vec<(String, String)>,
+    event: &Value,
+    runs: usize,
+) -> Vec<f64> {
+    let out = std::env::temp_dir().join(format!("bench-handoff-{}.jsonl", uuid::Uuid::new_v4()));
+    let eb = upload_testkit::eventbridge::LocalEventBridge::start(out.clone(), "us-east-1")
+        .await
+        .expect("local EventBridge");
+    env.push(("HANDOFF_EVENT_BUS".into(), "default".into()));
+    env.push(("AWS_ENDPOINT_URL_EVENTBRIDGE".into(), eb.url.clone()));
+    let times = cold_starts(bin, &env, event, runs).await;
+    let _ = std::fs::remove_file(out);
+    times
 }
 
 /// Warm init and status through a round-trip-counting proxy, round trips

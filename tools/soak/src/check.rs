@@ -76,6 +76,8 @@ pub struct Verdict {
     pub orphans: usize,
     pub lost: usize,
     pub double_advanced: usize,
+    /// Uploaded jobs that ended `processing` without a hand-off event.
+    pub unhanded: usize,
     pub unlogged_advances: usize,
     pub duplicate_rows: usize,
     pub non_503_5xx: usize,
@@ -136,6 +138,45 @@ pub fn jobs(outcomes: &[Outcome], rows: &[Row], log: &LogFigures, v: &mut Verdic
     for line in &log.misjudged {
         v.violations.push(format!("unexpected judgement: {line}"));
     }
+}
+
+/// Every uploaded job that ended `processing` was handed off at least once:
+/// `handed` counts the events per job id in `handoff.jsonl`.
+pub fn handoffs(
+    outcomes: &[Outcome],
+    rows: &[Row],
+    handed: &HashMap<String, usize>,
+    v: &mut Verdict,
+) {
+    let processing: HashSet<&str> = rows
+        .iter()
+        .filter(|r| r.status == "processing")
+        .map(|r| r.id.as_str())
+        .collect();
+    for o in outcomes.iter().filter(|o| o.uploaded) {
+        let Some(id) = o.job_id.as_deref() else {
+            continue;
+        };
+        if processing.contains(id) && handed.get(id).copied().unwrap_or(0) == 0 {
+            v.unhanded += 1;
+            v.violations.push(format!(
+                "job {id} (slot {}) is processing but was never handed off",
+                o.slot
+            ));
+        }
+    }
+}
+
+/// The hand-off events per job id in a `handoff.jsonl`.
+pub fn read_handoffs(text: &str) -> HashMap<String, usize> {
+    let mut handed = HashMap::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        if let Some(id) = v["detail"]["job_id"].as_str() {
+            *handed.entry(id.to_owned()).or_default() += 1;
+        }
+    }
+    handed
 }
 
 /// One row per Idempotency-Key: keyed slots' file names (`-k<slot>.wav`)
@@ -276,6 +317,27 @@ mod tests {
         );
         // lost b, a advanced twice, orphan d not expired, two rows for k2.
         assert_eq!(v.violations.len(), 4, "{:?}", v.violations);
+    }
+
+    #[test]
+    fn a_processing_job_without_a_handoff_is_a_violation() {
+        let outcomes = [
+            outcome(1, "a", true),
+            outcome(2, "b", true),
+            outcome(3, "c", false),
+        ];
+        let rows = [
+            row("a", "soak-1.wav", "processing", None),
+            row("b", "soak-2.wav", "processing", None),
+            row("c", "soak-3.wav", "failed", Some("UPLOAD_EXPIRED")),
+        ];
+        let jsonl = "{\"detail\":{\"job_id\":\"a\"}}\n{\"detail\":{\"job_id\":\"a\"}}\nnot json\n";
+        let handed = read_handoffs(jsonl);
+        assert_eq!(handed.get("a"), Some(&2));
+        let mut v = Verdict::default();
+        handoffs(&outcomes, &rows, &handed, &mut v);
+        assert_eq!(v.unhanded, 1);
+        assert!(v.violations[0].contains("job b"), "{:?}", v.violations);
     }
 
     #[test]

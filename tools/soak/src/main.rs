@@ -190,6 +190,7 @@ fn verdict_figures(r: &Results) -> Vec<(&'static str, String)> {
     vec![
         ("lost", v.lost.to_string()),
         ("double_advanced", v.double_advanced.to_string()),
+        ("unhanded", v.unhanded.to_string()),
         ("unlogged_advances", v.unlogged_advances.to_string()),
         ("duplicate_rows", v.duplicate_rows.to_string()),
         ("5xx_not_503", v.non_503_5xx.to_string()),

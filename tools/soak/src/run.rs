@@ -71,6 +71,9 @@ pub async fn soak(s: &Settings, dir: &Path) -> Result<Results, String> {
     let injected = std::mem::take(&mut *injected.lock().expect("fault log lock"));
     check::jobs(&outcomes, &rows, &log, &mut verdict);
     check::one_row_per_key(&rows, &mut verdict);
+    let handoff_file = std::fs::read_to_string(dir.join("handoff.jsonl"));
+    let handed = check::read_handoffs(&handoff_file.unwrap_or_default());
+    check::handoffs(&outcomes, &rows, &handed, &mut verdict);
     check::failures(&record, &injected, &mut verdict);
     verdict.violations.extend(record.violations.iter().cloned());
     verdict.violations.extend(
