@@ -135,3 +135,45 @@ struct Envelope {
     #[serde(rename = "detail-type")]
     detail_type: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENT: &str = r#"{"version":"0","id":"6f1c7a0e","detail-type":"Upload Received",
+      "source":"upload-jobs","account":"123456789012","time":"2026-11-28T10:15:02Z",
+      "region":"us-east-1","resources":[],"detail":{
+        "job_id":"5b0a4b8e-6f7e-4a43-9f55-3f8e2f0c1a22","tenant_id":"00000000-0000-4000-8000-000000000001",
+        "job_type":"audio_transcription","file_key":"tenant/t/uploads/j/a.wav","bucket":"b","size":27,
+        "etag":"0f34","sequencer":null,"mime_type":"audio/wav","file_name":"a.wav",
+        "interaction_id":"9e7d2c4a-1b3f-4e5d-8c6b-7a9f0e1d2c3b","trace_id":null,"account_id":null}}"#;
+
+    #[test]
+    fn a_delivered_event_parses_into_its_typed_detail() {
+        let e = HandoffEvent::parse(EVENT).unwrap();
+        assert_eq!(e.detail.job_type, JobType::AudioTranscription);
+        assert_eq!(
+            (e.detail.size, e.detail.etag.as_deref()),
+            (Some(27), Some("0f34"))
+        );
+        // And back: the detail is what the events function puts.
+        let again = serde_json::to_value(&e.detail).unwrap();
+        assert_eq!(again["job_id"], "5b0a4b8e-6f7e-4a43-9f55-3f8e2f0c1a22");
+    }
+
+    #[test]
+    fn another_event_on_the_same_queue_is_named_as_such() {
+        let other = EVENT.replace("Upload Received", "Object Created");
+        let err = HandoffEvent::parse(&other).unwrap_err();
+        assert!(matches!(err, HandoffParseError::OtherEvent { .. }), "{err}");
+        let other = r#"{"source":"aws.s3","detail-type":"Object Created","detail":{"x":1}}"#;
+        assert!(matches!(
+            HandoffEvent::parse(other),
+            Err(HandoffParseError::OtherEvent { .. })
+        ));
+        assert!(matches!(
+            HandoffEvent::parse("not json"),
+            Err(HandoffParseError::Json(_))
+        ));
+    }
+}
