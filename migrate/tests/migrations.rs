@@ -242,7 +242,7 @@ async fn two_concurrent_ups_apply_each_migration_once() {
     // Several migrations make the race window wide.
     let dir = std::env::temp_dir().join(format!("mig-{}", Uuid::new_v4().simple()));
     copy_migrations(&dir);
-    for v in 4..=8 {
+    for v in 5..=9 {
         std::fs::write(
             dir.join(format!("{v:03}_slow_{v}.sql")),
             format!("SELECT pg_sleep(0.05); CREATE TABLE extra_{v} (id int);"),
@@ -268,7 +268,7 @@ async fn two_concurrent_ups_apply_each_migration_once() {
         )
         .await
         .unwrap();
-    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.len(), 9);
     for r in rows {
         assert_eq!(r.get::<_, i64>(1), 1);
     }
@@ -344,12 +344,16 @@ async fn library_up_reports_and_status_lists() {
                 version: 3,
                 name: "object_identity".into()
             },
+            UpOutcome::Applied {
+                version: 4,
+                name: "handoff".into()
+            },
         ]
     );
     assert!(migrate::up(&c, &ms).await.unwrap().is_empty());
     let st = migrate::status(&c, &ms).await.unwrap();
     assert!(
-        matches!(&st[..], [StatusLine::Applied(a), StatusLine::Applied(_), StatusLine::Applied(c)] if a.version == 1 && c.version == 3)
+        matches!(&st[..], [StatusLine::Applied(a), StatusLine::Applied(_), StatusLine::Applied(_), StatusLine::Applied(d)] if a.version == 1 && d.version == 4)
     );
     assert!(migrate::verify(&c).await.unwrap().is_empty());
 }
