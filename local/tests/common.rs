@@ -172,3 +172,44 @@ pub async fn wait_past_queued(api: &str, job_id: &str, secs: u64) -> Value {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The functions' configuration against a test's database and S3 server.
+pub fn functions_config(
+    database_url: &str,
+    s3_url: &str,
+    bucket: &str,
+    reaper_batch: &str,
+) -> upload_core::Config {
+    let env = [
+        ("DATABASE_URL", database_url),
+        ("UPLOAD_BUCKET", bucket),
+        ("AWS_REGION", "us-east-1"),
+        ("S3_ENDPOINT_URL", s3_url),
+        ("REAPER_BATCH_SIZE", reaper_batch),
+    ];
+    upload_core::Config::from_lookup(|k| {
+        env.iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .unwrap()
+}
+
+/// An S3 client for `config`'s endpoint with static credentials (one of the
+/// local S3 server's users).
+pub fn s3_client(
+    config: &upload_core::Config,
+    access_key: &str,
+    secret_key: &str,
+) -> aws_sdk_s3::Client {
+    let credentials =
+        aws_credential_types::Credentials::new(access_key, secret_key, None, None, "test");
+    let sdk = aws_config::SdkConfig::builder()
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    upload_core::s3::client_from_sdk_config(config, &sdk)
+}

@@ -120,28 +120,10 @@ async fn the_worker_does_not_process_a_replaced_object() {
         "processing"
     );
 
-    let env = [
-        ("DATABASE_URL", t.url.clone()),
-        ("UPLOAD_BUCKET", "local-uploads".to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("S3_ENDPOINT_URL", s.s3.clone()),
-    ];
-    let config = upload_core::Config::from_lookup(|k| {
-        env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
-    })
-    .unwrap();
-    let sdk = aws_config::SdkConfig::builder()
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(
-                aws_credential_types::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"),
-            ),
-        )
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build();
+    let config = functions_config(&t.url, &s.s3, "local-uploads", "100");
     let worker = Worker {
         db: upload_core::Db::new(config.db_settings("test-worker")),
-        s3: upload_core::s3::client_from_sdk_config(&config, &sdk),
+        s3: s3_client(&config, ACCESS_KEY, SECRET_KEY),
         events: dir.join("handoff.jsonl"),
     };
     // The hand-off is put after the transition commits: wait for its line.

@@ -6,8 +6,11 @@
 //! grants) the same jobs expire.
 #![allow(clippy::too_many_lines)] // a scenario, read top to bottom
 
+mod common;
+
 use std::sync::Arc;
 
+use common::{functions_config, s3_client};
 use local_stack::s3server;
 use serde_json::Value;
 use upload_core::objects::ObjectHead;
@@ -34,32 +37,7 @@ async fn start_s3() -> String {
 }
 
 fn config(database_url: &str, s3_url: &str, batch: &str) -> Config {
-    let env = [
-        ("DATABASE_URL", database_url),
-        ("UPLOAD_BUCKET", BUCKET),
-        ("AWS_REGION", "us-east-1"),
-        ("S3_ENDPOINT_URL", s3_url),
-        ("REAPER_BATCH_SIZE", batch),
-    ];
-    Config::from_lookup(|k| {
-        env.iter()
-            .find(|(name, _)| *name == k)
-            .map(|(_, v)| (*v).to_owned())
-    })
-    .unwrap()
-}
-
-fn s3_client(config: &Config, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
-    let credentials =
-        aws_credential_types::Credentials::new(access_key, secret_key, None, None, "test");
-    let sdk = aws_config::SdkConfig::builder()
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
-        )
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build();
-    upload_core::s3::client_from_sdk_config(config, &sdk)
+    functions_config(database_url, s3_url, BUCKET, batch)
 }
 
 fn events_state(config: &Config, db: Db, access_key: &str, secret_key: &str) -> EventsState {

@@ -142,9 +142,7 @@ pub(crate) fn collect<O: AsRef<UploadedObject>>(
 /// What the hand-off of one batch did.
 #[derive(Debug, Default)]
 pub(crate) struct HandoffReport {
-    /// Events put on the bus.
-    pub published: usize,
-    /// The jobs whose event was put.
+    /// The jobs whose event was put on the bus.
     pub published_jobs: Vec<JobId>,
     /// Events that could not be put.
     pub failed: usize,
@@ -169,6 +167,19 @@ pub(crate) async fn hand_off<O: AsRef<UploadedObject>>(
     put_and_log(publisher, source, &events, records).await
 }
 
+impl HandoffReport {
+    /// How many events were put on the bus.
+    pub fn published(&self) -> usize {
+        self.published_jobs.len()
+    }
+
+    /// Adds another report's counts (not its failed records).
+    pub fn absorb(&mut self, other: HandoffReport) {
+        self.published_jobs.extend(other.published_jobs);
+        self.failed += other.failed;
+    }
+}
+
 /// Puts `events` and logs each; `records[i]` are the batch indexes behind
 /// `events[i]`.
 pub(crate) async fn put_and_log(
@@ -189,7 +200,6 @@ pub(crate) async fn put_and_log(
         let (key, etag) = (event.file_key.as_str(), event.etag.as_deref());
         match outcome {
             Ok(()) => {
-                report.published += 1;
                 report.published_jobs.push(event.job_id);
                 tracing::info!(
                     event = "handed_off",

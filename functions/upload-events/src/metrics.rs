@@ -40,7 +40,7 @@ pub(crate) fn batch(metrics: &Metrics, results: &[AdvanceResult], handoff: &Hand
             ("Duplicate", count(duplicate), Unit::Count),
             ("Replaced", count(replaced), Unit::Count),
             ("UnknownKey", count(unknown), Unit::Count),
-            ("HandoffsPublished", count(handoff.published), Unit::Count),
+            ("HandoffsPublished", count(handoff.published()), Unit::Count),
             ("HandoffFailures", count(handoff.failed), Unit::Count),
         ],
     );

@@ -24,10 +24,10 @@ pub(crate) async fn handle_s3(
     if handoff.failed > 0 {
         return Err(EventsError::Handoff {
             failed: handoff.failed,
-            total: handoff.failed + handoff.published,
+            total: handoff.failed + handoff.published(),
         });
     }
-    Ok(json!({"records": records, "processed": results.len(), "handed_off": handoff.published}))
+    Ok(json!({"records": records, "processed": results.len(), "handed_off": handoff.published()}))
 }
 
 /// Publishes the batch's hand-offs (when a bus is configured).

@@ -54,15 +54,14 @@ pub(crate) async fn reap(state: &EventsState) -> Result<ReapReport, EventsError>
     let timed_out = time_out(state).await?;
     // Last, and best-effort: what it does not finish, the next run does.
     let repaired = repair_handoffs(state).await;
-    handoff.published += repaired.published;
-    handoff.failed += repaired.failed;
+    handoff.absorb(repaired);
     let report = ReapReport {
         claimed: claimed.len(),
         recovered,
         expired,
         timed_out,
         head_errors: heads.errors,
-        handoffs_published: handoff.published,
+        handoffs_published: handoff.published(),
         handoff_failures: handoff.failed,
     };
     tracing::info!(

@@ -1,6 +1,8 @@
 //! The real `upload-events` binary (main.rs wiring included) under the Lambda
 //! Runtime API emulator, fed S3, SQS and unknown payloads.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -134,22 +136,7 @@ async fn the_binary_hands_off_to_the_configured_bus_and_writes_emf_lines() {
     let t = TestDb::new().await;
     let tenant = TenantId(uuid::Uuid::new_v4());
     let id = JobId::new_random();
-    let key = FileKey::build(tenant, id, SafeFileName::new("a.wav"));
-    let job = NewJob {
-        id,
-        tenant_id: tenant,
-        user_id: "u".into(),
-        job_type: JobType::AudioTranscription,
-        file_key: key.clone(),
-        file_name: "a.wav".into(),
-        mime_type: "audio/wav".into(),
-        file_size: None,
-        interaction_id: uuid::Uuid::new_v4(),
-        trace_id: None,
-        account_id: None,
-        metadata_json: None,
-    };
-    repo::create_queued_job(&t.db, &job).await.unwrap();
+    let key = common::job(&t.db, tenant, id, "a.wav", None).await;
     let out = std::env::temp_dir().join(format!("handoff-bin-{}.jsonl", uuid::Uuid::new_v4()));
     let eb = upload_testkit::eventbridge::LocalEventBridge::start(out.clone(), "us-east-1")
         .await
