@@ -4,6 +4,18 @@
 //! Conditional PUTs (`If-None-Match: *`) are honoured as S3 does (412 when
 //! the key exists), and a second user stands for a role without
 //! `s3:ListBucket` (missing keys are 403 to it, as in AWS).
+//!
+//! Multipart uploads are this server's own, as strict as S3 (s3s-fs has no
+//! ListParts or ListMultipartUploads and checks little): parts under
+//! `<data>/multipart` (`uploads`), completion (`complete`) writing the
+//! object where s3s-fs serves it with S3's multipart ETag (`objects`),
+//! listings (`listing`); the operations are in `ops`.
+
+mod complete;
+mod listing;
+mod objects;
+mod ops;
+mod uploads;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -16,8 +28,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use s3s::dto::*;
-use s3s::{S3, S3ErrorCode, S3Request, S3Response, S3Result};
+use s3s::{S3ErrorCode, S3Request, S3Result};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::UnboundedSender;
@@ -66,21 +77,26 @@ pub fn notification(
     }]})
 }
 
-/// Forwards the operations the service uses to s3s-fs and emits a
-/// notification after each successful PUT / multipart completion.
+/// Forwards the operations the service uses to s3s-fs, runs multipart
+/// uploads itself, and emits a notification after each successful PUT /
+/// multipart completion.
 pub struct Notifying {
     inner: s3s_fs::FileSystem,
     root: PathBuf,
+    uploads: uploads::Uploads,
     events: UnboundedSender<Value>,
     sequencer: AtomicU64,
 }
 
 impl Notifying {
-    fn emit(&self, bucket: &str, key: &str, etag: Option<&str>, event: &str) {
+    fn object_size(&self, bucket: &str, key: &str) -> u64 {
         // s3s-fs stores an object at <root>/<bucket>/<key>.
-        let size = std::fs::metadata(self.root.join(bucket).join(key))
+        std::fs::metadata(self.root.join(bucket).join(key))
             .map(|m| m.len())
-            .unwrap_or(0);
+            .unwrap_or(0)
+    }
+
+    fn emit(&self, bucket: &str, key: &str, size: u64, etag: Option<&str>, event: &str) {
         let seq = format!("{:016X}", self.sequencer.fetch_add(1, Ordering::SeqCst) + 1);
         let _ = self.events.send(notification(
             bucket,
@@ -120,116 +136,6 @@ fn map_quirks<T>(r: S3Result<T>) -> S3Result<T> {
     })
 }
 
-#[async_trait::async_trait]
-impl S3 for Notifying {
-    async fn put_object(
-        &self,
-        req: S3Request<PutObjectInput>,
-    ) -> S3Result<S3Response<PutObjectOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let res = map_quirks(self.inner.put_object(req).await)?;
-        self.emit(
-            &bucket,
-            &key,
-            res.output.e_tag.as_ref().map(|e| e.value()),
-            "Put",
-        );
-        Ok(res)
-    }
-    async fn complete_multipart_upload(
-        &self,
-        req: S3Request<CompleteMultipartUploadInput>,
-    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let res = map_quirks(self.inner.complete_multipart_upload(req).await)?;
-        let etag = res.output.e_tag.as_ref().map(|e| e.value());
-        self.emit(&bucket, &key, etag, "CompleteMultipartUpload");
-        Ok(res)
-    }
-    async fn get_object(
-        &self,
-        req: S3Request<GetObjectInput>,
-    ) -> S3Result<S3Response<GetObjectOutput>> {
-        let who = access_key(&req);
-        let if_match = req.input.if_match.clone();
-        let res = hide_missing(self.inner.get_object(req).await, who.as_deref())?;
-        // s3s-fs ignores If-Match on GET; S3 answers 412 when the object's
-        // ETag is another (the worker's read pinned to its hand-off).
-        if let Some(ETagCondition::ETag(expected)) = &if_match {
-            let matches = res
-                .output
-                .e_tag
-                .as_ref()
-                .is_some_and(|e| e.strong_cmp(expected));
-            if !matches {
-                return Err(s3s::s3_error!(
-                    PreconditionFailed,
-                    "At least one of the pre-conditions you specified did not hold"
-                ));
-            }
-        }
-        Ok(res)
-    }
-    async fn head_object(
-        &self,
-        req: S3Request<HeadObjectInput>,
-    ) -> S3Result<S3Response<HeadObjectOutput>> {
-        let who = access_key(&req);
-        hide_missing(self.inner.head_object(req).await, who.as_deref())
-    }
-    async fn delete_object(
-        &self,
-        req: S3Request<DeleteObjectInput>,
-    ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        self.inner.delete_object(req).await
-    }
-    async fn create_bucket(
-        &self,
-        req: S3Request<CreateBucketInput>,
-    ) -> S3Result<S3Response<CreateBucketOutput>> {
-        self.inner.create_bucket(req).await
-    }
-    async fn head_bucket(
-        &self,
-        req: S3Request<HeadBucketInput>,
-    ) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.inner.head_bucket(req).await
-    }
-    async fn list_buckets(
-        &self,
-        req: S3Request<ListBucketsInput>,
-    ) -> S3Result<S3Response<ListBucketsOutput>> {
-        self.inner.list_buckets(req).await
-    }
-    async fn list_objects_v2(
-        &self,
-        req: S3Request<ListObjectsV2Input>,
-    ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        if access_key(&req).as_deref() == Some(NO_LIST_ACCESS_KEY) {
-            return Err(s3s::s3_error!(AccessDenied, "Access Denied"));
-        }
-        self.inner.list_objects_v2(req).await
-    }
-    async fn create_multipart_upload(
-        &self,
-        req: S3Request<CreateMultipartUploadInput>,
-    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        self.inner.create_multipart_upload(req).await
-    }
-    async fn upload_part(
-        &self,
-        req: S3Request<UploadPartInput>,
-    ) -> S3Result<S3Response<UploadPartOutput>> {
-        map_quirks(self.inner.upload_part(req).await)
-    }
-    async fn abort_multipart_upload(
-        &self,
-        req: S3Request<AbortMultipartUploadInput>,
-    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        self.inner.abort_multipart_upload(req).await
-    }
-}
-
 type Body = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
 fn cors(mut res: Response<Body>, origin: Option<&HeaderValue>) -> Response<Body> {
@@ -260,6 +166,7 @@ pub async fn serve(
     let root = objects.canonicalize()?;
     let notifying = Notifying {
         inner,
+        uploads: uploads::Uploads::open(&data_dir, root.clone())?,
         root,
         events,
         sequencer: AtomicU64::new(chrono::Utc::now().timestamp_micros() as u64),
