@@ -3,7 +3,10 @@
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 
 use crate::config::Config;
-use crate::objects::{HeadFuture, ObjectHead, ObjectInfo, StoreError};
+use crate::objects::{
+    AbortFuture, HeadFuture, MultipartUpload, MultipartUploads, ObjectHead, ObjectInfo, StoreError,
+    UploadsFuture,
+};
 
 /// Loads AWS settings (credentials from the environment, as Lambda provides
 /// them) and builds the S3 client. With `S3_ENDPOINT_URL` the client talks
@@ -82,6 +85,77 @@ impl ObjectHead for S3Objects {
                         )))
                     }
                 }
+            }
+        })
+    }
+}
+
+/// Pages of ListMultipartUploads the reaper follows for one key (1,000
+/// uploads each); a key has one job's uploads, so one page is the norm.
+const MAX_UPLOAD_PAGES: usize = 10;
+
+impl MultipartUploads for S3Objects {
+    fn multipart_uploads<'a>(&'a self, key: &'a str) -> UploadsFuture<'a> {
+        Box::pin(async move {
+            let mut uploads = Vec::new();
+            let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+            for _ in 0..MAX_UPLOAD_PAGES {
+                let out = self
+                    .client
+                    .list_multipart_uploads()
+                    .bucket(&self.bucket)
+                    .prefix(key)
+                    .set_key_marker(key_marker.take())
+                    .set_upload_id_marker(id_marker.take())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        StoreError(format!(
+                            "ListMultipartUploads failed (the role needs s3:ListBucketMultipartUploads on the bucket): {}",
+                            aws_sdk_s3::error::DisplayErrorContext(&e)
+                        ))
+                    })?;
+                // The prefix also matches longer keys: keep this key's own.
+                uploads.extend(
+                    out.uploads()
+                        .iter()
+                        .filter(|u| u.key() == Some(key))
+                        .filter_map(|u| {
+                            Some(MultipartUpload {
+                                upload_id: u.upload_id()?.to_owned(),
+                                initiated: u.initiated().and_then(|t| {
+                                    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+                                }),
+                            })
+                        }),
+                );
+                if out.is_truncated() != Some(true) {
+                    break;
+                }
+                key_marker = out.next_key_marker().map(str::to_owned);
+                id_marker = out.next_upload_id_marker().map(str::to_owned);
+            }
+            Ok(uploads)
+        })
+    }
+
+    fn abort_multipart<'a>(&'a self, key: &'a str, upload_id: &'a str) -> AbortFuture<'a> {
+        Box::pin(async move {
+            match self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(()),
+                Err(e) => Err(StoreError(format!(
+                    "AbortMultipartUpload failed: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                ))),
             }
         })
     }

@@ -77,6 +77,10 @@ pub struct Config {
     pub reaper_min_upload_bytes_per_second: u64,
     /// Jobs handled per reaper run and category.
     pub reaper_batch: i64,
+    /// `MULTIPART_ABORT_AFTER_DAYS`: the bucket's abort-incomplete-multipart
+    /// lifecycle. Until then the reaper leaves a job whose multipart upload
+    /// is in progress; afterwards it aborts the upload and expires the job.
+    pub multipart_abort_after: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -98,6 +102,7 @@ impl std::fmt::Debug for Config {
                 &self.reaper_min_upload_bytes_per_second,
             )
             .field("reaper_batch", &self.reaper_batch)
+            .field("multipart_abort_after", &self.multipart_abort_after)
             .finish()
     }
 }
@@ -194,6 +199,9 @@ impl Config {
                 1 << 40,
             )?,
             reaper_batch: int(&get, "REAPER_BATCH_SIZE", 100, 1, 1000)? as i64,
+            multipart_abort_after: Duration::from_secs(
+                int(&get, "MULTIPART_ABORT_AFTER_DAYS", 1, 1, 365)? * 86_400,
+            ),
         })
     }
 

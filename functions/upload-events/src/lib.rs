@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use upload_core::objects::ObjectHead;
+use upload_core::objects::ObjectStore;
 use upload_core::{Config, Db, DbError};
 
 pub mod handoff;
@@ -32,7 +32,7 @@ pub use payload::{Payload, S3Notification, S3TestEvent, ScheduledEvent, SqsBatch
 pub struct EventsState {
     pub config: Config,
     pub db: Db,
-    pub objects: Arc<dyn ObjectHead>,
+    pub objects: Arc<dyn ObjectStore>,
     /// Where "Upload Received" goes; `None` (no `HANDOFF_EVENT_BUS`): no
     /// hand-off.
     pub handoff: Option<Arc<dyn handoff::Publish>>,
@@ -71,6 +71,7 @@ pub async fn handle(state: &EventsState, payload: Payload) -> Result<Value, Even
             Ok(
                 json!({"claimed": r.claimed, "recovered": r.recovered, "expired": r.expired,
                       "timed_out": r.timed_out, "head_errors": r.head_errors,
+                      "multipart_in_progress": r.multipart_in_progress,
                       "handoffs_published": r.handoffs_published, "handoff_failures": r.handoff_failures}),
             )
         }

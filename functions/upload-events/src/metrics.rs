@@ -60,6 +60,11 @@ pub(crate) fn reaper(metrics: &Metrics, r: &ReapReport) {
             ("TimedOut", count(r.timed_out), Unit::Count),
             ("HeadErrors", count(r.head_errors), Unit::Count),
             (
+                "MultipartInProgress",
+                count(r.multipart_in_progress),
+                Unit::Count,
+            ),
+            (
                 "HandoffsPublished",
                 count(r.handoffs_published),
                 Unit::Count,

@@ -1,8 +1,10 @@
 //! The scheduled reaper: queued jobs past their upload window (last URL's
 //! expiry + grace + size at the slowest supported upload rate) are checked
-//! against S3 (object present: advanced as its event would have; absent:
-//! failed/UPLOAD_EXPIRED, after re-checking the window; HEAD failed: left for
-//! a later run, logged as an error and counted); hand-offs no event will
+//! against S3 (object present: advanced as its event would have; absent
+//! with a multipart upload in progress on the key: left queued until the
+//! bucket's abort-incomplete lifecycle, then aborted; absent otherwise:
+//! failed/UPLOAD_EXPIRED, after re-checking the window; HEAD or listing
+//! failed: left for a later run, logged as an error and counted); hand-offs no event will
 //! retry (jobs that advanced through a HEAD) are put until recorded;
 //! processing jobs older than the processing timeout are failed/
 //! PROCESSING_TIMEOUT. Bounded per run;
@@ -20,6 +22,8 @@ use upload_core::{Config, JobId, TenantId};
 use crate::handoff::{self, HandoffReport};
 use crate::{EventsError, EventsState, log};
 
+mod multipart;
+
 /// What one reaper run did.
 #[derive(Debug)]
 pub(crate) struct ReapReport {
@@ -27,7 +31,11 @@ pub(crate) struct ReapReport {
     pub recovered: usize,
     pub expired: usize,
     pub timed_out: usize,
+    /// HEADs and ListMultipartUploads that failed (their jobs stay queued).
     pub head_errors: usize,
+    /// Jobs past their window left queued: a multipart upload is in
+    /// progress on their key.
+    pub multipart_in_progress: usize,
     /// Hand-offs of recovered jobs put on the bus, and those that failed
     /// (logged as errors: no event will retry them).
     pub handoffs_published: usize,
@@ -50,7 +58,13 @@ pub(crate) async fn reap(state: &EventsState) -> Result<ReapReport, EventsError>
         repo::claim_stale_queued(&state.db, &window, CLAIM_LEASE_SECS, cfg.reaper_batch).await?;
     let heads = head_all(state, &claimed).await;
     let (recovered, mut handoff) = recover(state, &heads.present).await?;
-    let expired = expire(state, &window, &heads.absent).await?;
+    let uploads = multipart::check(state, &claimed, heads.absent).await;
+    let absent: Vec<_> = uploads
+        .expire
+        .iter()
+        .map(|&i| (claimed[i].trace.tenant_id, claimed[i].trace.job_id))
+        .collect();
+    let expired = expire(state, &window, &absent).await?;
     let timed_out = time_out(state).await?;
     // Last, and best-effort: what it does not finish, the next run does.
     let repaired = repair_handoffs(state).await;
@@ -60,7 +74,8 @@ pub(crate) async fn reap(state: &EventsState) -> Result<ReapReport, EventsError>
         recovered,
         expired,
         timed_out,
-        head_errors: heads.errors,
+        head_errors: heads.errors + uploads.errors,
+        multipart_in_progress: uploads.in_progress,
         handoffs_published: handoff.published(),
         handoff_failures: handoff.failed,
     };
@@ -71,6 +86,7 @@ pub(crate) async fn reap(state: &EventsState) -> Result<ReapReport, EventsError>
         expired = report.expired,
         timed_out = report.timed_out,
         head_errors = report.head_errors,
+        multipart_in_progress = report.multipart_in_progress,
         handoffs_published = report.handoffs_published,
         handoff_failures = report.handoff_failures,
         "reaper finished"
@@ -92,8 +108,8 @@ pub(crate) fn upload_window(cfg: &Config) -> UploadWindow {
 struct Heads {
     /// Objects that exist, in claim order.
     present: Vec<UploadedObject>,
-    /// Jobs whose object does not exist.
-    absent: Vec<(TenantId, JobId)>,
+    /// Jobs whose object does not exist (indexes into the claim).
+    absent: Vec<usize>,
     /// HEADs that failed; their jobs stay queued for a later run.
     errors: usize,
 }
@@ -123,7 +139,7 @@ async fn head_all(state: &EventsState, claimed: &[StaleQueued]) -> Heads {
                 UploadedObject::of_job(&c.trace, &c.file_key, Some(info.size))
                     .with_etag(info.etag.as_deref()),
             )),
-            Ok(None) => absent.push((c.trace.tenant_id, c.trace.job_id)),
+            Ok(None) => absent.push(i),
             Err(e) => {
                 // Left queued; the lease expires and a later run retries it
                 // after the jobs it has not tried. A 403 here means the role
@@ -134,6 +150,7 @@ async fn head_all(state: &EventsState, claimed: &[StaleQueued]) -> Heads {
         }
     }
     present.sort_by_key(|(i, _)| *i);
+    absent.sort_unstable();
     Heads {
         present: present.into_iter().map(|(_, object)| object).collect(),
         absent,

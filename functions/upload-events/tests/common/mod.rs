@@ -17,7 +17,12 @@ pub const BUCKET: &str = "eq-uploads-test";
 pub const MAX: i64 = 1_000_000_000;
 
 pub fn config(url: &str) -> Config {
-    let env: HashMap<&str, String> = [
+    config_with(url, &[])
+}
+
+/// [`config`] with some settings changed.
+pub fn config_with(url: &str, extra: &[(&str, &str)]) -> Config {
+    let mut env: HashMap<&str, String> = [
         ("DATABASE_URL", url.to_owned()),
         ("UPLOAD_BUCKET", BUCKET.to_owned()),
         ("AWS_REGION", "us-east-1".to_owned()),
@@ -32,6 +37,9 @@ pub fn config(url: &str) -> Config {
     ]
     .into_iter()
     .collect();
+    for (k, v) in extra {
+        env.insert(k, (*v).to_owned());
+    }
     Config::from_lookup(|k| env.get(k).cloned()).unwrap()
 }
 
@@ -42,6 +50,19 @@ pub fn state(url: &str, db: Db, objects: Arc<MemoryObjects>) -> EventsState {
         objects,
         handoff: None,
         metrics: upload_core::metrics::Metrics::off(),
+    }
+}
+
+/// [`state`] with some settings changed.
+pub fn state_with(
+    url: &str,
+    db: Db,
+    objects: Arc<MemoryObjects>,
+    extra: &[(&str, &str)],
+) -> EventsState {
+    EventsState {
+        config: config_with(url, extra),
+        ..state(url, db, objects)
     }
 }
 
