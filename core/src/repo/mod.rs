@@ -12,6 +12,7 @@ mod advance;
 mod handoff;
 mod jobs;
 mod reaper;
+mod sign;
 mod transition;
 
 pub use advance::{AdvanceOutcome, AdvanceResult, JobDetails, UploadedObject, advance_batch};
@@ -23,6 +24,7 @@ pub use jobs::{
 pub use reaper::{
     StaleQueued, UploadWindow, claim_stale_queued, expire_queued, timeout_processing,
 };
+pub use sign::{SignTarget, sign_target};
 pub use transition::{Transition, fail, fail_queued, succeed};
 
 fn decode<T>(r: Result<T, tokio_postgres::Error>) -> Result<T, DbError> {

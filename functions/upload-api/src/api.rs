@@ -14,7 +14,7 @@ use utoipa_axum::{PathItemExt, routes};
 use crate::error::{self, ApiError, Code, ProblemBody};
 use crate::log::log_request;
 use crate::metrics::record_metrics;
-use crate::routes::{complete, init, jobs, status};
+use crate::routes::{complete, init, jobs, sign, status};
 use crate::{SharedState, auth};
 
 /// What the document says besides the routes.
@@ -96,7 +96,13 @@ macro_rules! api_routes {
     };
 }
 
-api_routes!(init::init, status::status, jobs::list, complete::complete);
+api_routes!(
+    init::init,
+    status::status,
+    jobs::list,
+    complete::complete,
+    sign::sign
+);
 
 /// The API: the routes, problem+json for unknown routes and methods, one
 /// log line and the metrics lines (when the state's metrics are on) per

@@ -79,6 +79,7 @@ async fn openapi_lists_exactly_the_router_routes() {
         ("GET", "/upload/status/{job_id}"),
         ("GET", "/upload/jobs"),
         ("POST", "/upload/complete"),
+        ("POST", "/upload/sign"),
     ]
     .iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))

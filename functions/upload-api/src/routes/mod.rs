@@ -5,6 +5,7 @@
 pub mod complete;
 pub mod init;
 pub mod jobs;
+pub mod sign;
 pub mod status;
 
 mod extract;
