@@ -73,6 +73,7 @@ pub(crate) async fn deliver(
             .unwrap_or_default()
             .to_owned();
         let decoded = upload_events::decode_s3_key(&key).unwrap_or_default();
+        stored(&ev, &decoded);
         if drops.take(&decoded) {
             tracing::warn!(event = "notification_dropped", key = %decoded, "test hook: notification lost");
             continue;
@@ -95,6 +96,22 @@ pub(crate) async fn deliver(
             ));
         }
     }
+}
+
+/// One line per object the local S3 stored (`event = "object_stored"`),
+/// before its notification is delivered (or lost): the upload's "stored" step.
+fn stored(ev: &Value, key: &str) {
+    let object = &ev["Records"][0]["s3"]["object"];
+    let parsed = upload_core::FileKey::parse(key).ok();
+    tracing::info!(
+        event = "object_stored",
+        job_id = parsed.as_ref().map(|k| k.job().to_string()),
+        tenant_id = parsed.as_ref().map(|k| k.tenant().to_string()),
+        key,
+        size = object["size"].as_u64(),
+        etag = object["eTag"].as_str(),
+        "the local S3 stored an object; its notification follows"
+    );
 }
 
 /// One delivery after `delay`, retried up to 5 times with back-off.

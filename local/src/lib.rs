@@ -1,9 +1,11 @@
 //! The local stack: everything the upload flow needs, in one process, with
 //! the same router and the same events handler the Lambdas run.
 
+pub mod console;
 pub mod cors;
 mod delivery;
 pub mod faults;
+pub mod lambda_env;
 pub mod s3server;
 pub mod worker;
 
@@ -136,6 +138,7 @@ pub async fn start(opts: Options) -> Result<Stack, String> {
         drops,
         &opts.allowed_origins,
     ));
+    lambda_env::write_for(&data_dir, &database_url, &s3_url, &config, &eventbridge.url);
 
     Ok(Stack {
         api_url,

@@ -5,13 +5,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use local_stack::console::{self, LogFormat};
 use local_stack::cors::AllowedOrigins;
 use local_stack::faults::NotificationFaults;
 use local_stack::{Options, start};
 
-const USAGE: &str = "usage: local-stack [--api-addr ADDR] [--s3-addr ADDR] [--data-dir DIR] [--reaper-interval-secs N] [--notification-faults SPEC] [--allowed-origins ORIGIN,...|*] [--worker]";
+const USAGE: &str = "usage: local-stack [--api-addr ADDR] [--s3-addr ADDR] [--data-dir DIR] [--reaper-interval-secs N] [--notification-faults SPEC] [--allowed-origins ORIGIN,...|*] [--worker] [--log-format json|pretty]";
 
-fn parse() -> Result<Options, String> {
+/// The options, and `--log-format` when given.
+fn parse() -> Result<(Options, Option<LogFormat>), String> {
     let mut o = Options {
         api_addr: "127.0.0.1:3000".parse().expect("valid"),
         s3_addr: "127.0.0.1:9000".parse().expect("valid"),
@@ -21,6 +23,7 @@ fn parse() -> Result<Options, String> {
         allowed_origins: AllowedOrigins::Localhost,
         worker: false,
     };
+    let mut log_format = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let (flag, inline) = match a.split_once('=') {
@@ -54,6 +57,7 @@ fn parse() -> Result<Options, String> {
                     .map_err(|e| format!("--allowed-origins: {e}"))?
             }
             "--worker" => o.worker = true,
+            "--log-format" => log_format = Some(log_format_arg(&value()?, "--log-format")?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -61,7 +65,23 @@ fn parse() -> Result<Options, String> {
             other => return Err(format!("unexpected argument {other:?}; {USAGE}")),
         }
     }
-    Ok(o)
+    Ok((o, log_format))
+}
+
+fn log_format_arg(v: &str, name: &str) -> Result<LogFormat, String> {
+    v.parse().map_err(|e| format!("{name} {e}; {USAGE}"))
+}
+
+/// `--log-format`, else `LOG_FORMAT`, else pretty on a terminal and JSON
+/// otherwise.
+fn log_format(flag: Option<LogFormat>) -> Result<LogFormat, String> {
+    if let Some(f) = flag {
+        return Ok(f);
+    }
+    match std::env::var("LOG_FORMAT") {
+        Ok(v) if !v.is_empty() => log_format_arg(&v, "LOG_FORMAT"),
+        _ => Ok(LogFormat::for_terminal()),
+    }
 }
 
 /// `--notification-faults SPEC`, e.g. `seed=7,drop=0.05,delay=0.1,dup=0.1,max-delay-ms=3000`.
@@ -75,9 +95,11 @@ fn faults(spec: &str) -> Result<NotificationFaults, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    upload_core::logging::init_json();
-    let opts = match parse() {
-        Ok(o) => o,
+    let opts = match parse().and_then(|(o, f)| Ok((o, log_format(f)?))) {
+        Ok((o, format)) => {
+            console::init(format);
+            o
+        }
         Err(e) => {
             eprintln!("local-stack: {e}");
             return ExitCode::from(2);

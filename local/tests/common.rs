@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -30,24 +31,7 @@ impl StackProc {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> StackProc {
-        let (api_port, s3_port) = (free_port(), free_port());
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_local-stack"));
-        cmd.args(args)
-            .args(["--api-addr", &format!("127.0.0.1:{api_port}")])
-            .args(["--s3-addr", &format!("127.0.0.1:{s3_port}")])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--reaper-interval-secs", "1"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        match database_url {
-            Some(u) => cmd.env("DATABASE_URL", u),
-            None => cmd.env_remove("DATABASE_URL"),
-        };
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+        let (mut cmd, api_port, s3_port) = command(data_dir, database_url, env, args);
         let mut child = cmd.spawn().expect("spawn local-stack");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -71,6 +55,36 @@ impl StackProc {
         }
     }
 
+    /// [`StackProc::start_with_args`] with both output streams captured:
+    /// every stdout line (the ready line included) and every stderr line.
+    pub fn start_capturing(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> (StackProc, Output) {
+        let (mut cmd, api_port, s3_port) = command(data_dir, database_url, env, args);
+        let mut child = cmd
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn local-stack");
+        let output = Output::default();
+        output.collect(child.stdout.take().expect("stdout"), false);
+        output.collect(child.stderr.take().expect("stderr"), true);
+        let ready = output
+            .wait_for(false, Duration::from_secs(90), |l| {
+                l.starts_with("local-stack ready ")
+            })
+            .unwrap_or_else(|| panic!("no ready line; stderr: {:?}", output.stderr()));
+        let stack = StackProc {
+            child,
+            api: format!("http://127.0.0.1:{api_port}"),
+            s3: format!("http://127.0.0.1:{s3_port}"),
+            ready,
+        };
+        (stack, output)
+    }
+
     pub fn stop(mut self) -> std::process::ExitStatus {
         self.terminate()
     }
@@ -88,6 +102,88 @@ impl StackProc {
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 return self.child.wait().expect("wait");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The `local-stack` command on free ports (returned), stderr inherited.
+fn command(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (Command, u16, u16) {
+    let (api_port, s3_port) = (free_port(), free_port());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_local-stack"));
+    cmd.args(args)
+        .args(["--api-addr", &format!("127.0.0.1:{api_port}")])
+        .args(["--s3-addr", &format!("127.0.0.1:{s3_port}")])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--reaper-interval-secs", "1"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    match database_url {
+        Some(u) => cmd.env("DATABASE_URL", u),
+        None => cmd.env_remove("DATABASE_URL"),
+    };
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    (cmd, api_port, s3_port)
+}
+
+/// A started stack's captured stdout and stderr lines.
+#[derive(Clone, Default)]
+pub struct Output {
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Output {
+    fn lines(&self, stderr: bool) -> &Arc<Mutex<Vec<String>>> {
+        if stderr { &self.stderr } else { &self.stdout }
+    }
+
+    fn collect(&self, stream: impl std::io::Read + Send + 'static, stderr: bool) {
+        let lines = self.lines(stderr).clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+    }
+
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The first line of stdout (or stderr) matching `pred`, waiting up to
+    /// `timeout` for it.
+    pub fn wait_for(
+        &self,
+        stderr: bool,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found = self
+                .lines(stderr)
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| pred(l))
+                .cloned();
+            if found.is_some() || Instant::now() > deadline {
+                return found;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
