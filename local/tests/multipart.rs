@@ -182,6 +182,14 @@ async fn a_tampered_part_makes_complete_fail_and_the_job_stays_queued() {
     let (code, body) = up.complete(&[(1, e1), (2, e_small), (3, e3)]).await;
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("EntityTooSmall"), "{body}");
+    // Another total size than init declared: S3 refuses it (the signed
+    // x-amz-mp-object-size), before any object exists.
+    let e2 = up.part(2, &file[5 * MIB..10 * MIB]).await;
+    let (code, body) = up
+        .complete(&[(1, up.part(1, &file[..5 * MIB]).await), (2, e2)])
+        .await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("InvalidRequest"), "{body}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let st = status(&s.api, &up.job_id).await;
     assert_eq!(st["status"], "queued", "{st}");

@@ -66,7 +66,12 @@ fn the_bucket_lets_browsers_send_what_upload_headers_may_contain() {
         .iter()
         .filter_map(|h| h.as_str().map(str::to_ascii_lowercase))
         .collect();
-    for h in ["content-type", "x-amz-checksum-sha256", "if-none-match"] {
+    for h in [
+        "content-type",
+        "x-amz-checksum-sha256",
+        "if-none-match",
+        "x-amz-mp-object-size",
+    ] {
         assert!(
             allowed.iter().any(|a| a == h),
             "{h} not allowed: {allowed:?}"

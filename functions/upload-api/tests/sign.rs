@@ -127,7 +127,11 @@ async fn each_allowed_request_is_signed_for_the_jobs_own_key() {
             // Create: the job's (normalised) type, as at init.
             ("POST", false, true) => assert_eq!(h["Content-Type"], "audio/wav"),
             // Complete: S3 refuses to complete over an existing object.
-            ("POST", true, _) => assert_eq!(h["If-None-Match"], "*"),
+            // and one of another size than declared.
+            ("POST", true, _) => {
+                assert_eq!(h["If-None-Match"], "*");
+                assert_eq!(h["x-amz-mp-object-size"], "1234");
+            }
             // A fresh single PUT: what init signs, overwrite protection on.
             ("PUT", false, _) => {
                 assert_eq!(h["Content-Type"], "audio/wav");

@@ -31,7 +31,8 @@ pub async fn complete(u: &Uploads, input: CompleteMultipartUploadInput) -> S3Res
     let (if_match, if_none_match) = (input.if_match.as_ref(), input.if_none_match.as_ref());
     let exclusive = check_preconditions(u, &upload, &dest, if_match, if_none_match)?;
     let claimed = u.claim(&upload.id)?;
-    match assemble(u, &upload, &claimed, &listed, &dest, exclusive).await {
+    let expected = input.mpu_object_size;
+    match assemble(u, &upload, &claimed, &listed, &dest, exclusive, expected).await {
         Ok(done) => {
             Uploads::discard(&claimed);
             Ok(done)
@@ -175,8 +176,17 @@ async fn assemble(
     listed: &[(i32, String)],
     dest: &Path,
     exclusive: bool,
+    expected_size: Option<i64>,
 ) -> S3Result<Completed> {
     let parts = checked_parts(claimed, listed)?;
+    // x-amz-mp-object-size: S3 refuses an object of another total size.
+    let total: u64 = parts.iter().map(|p| p.size).sum();
+    if let Some(want) = expected_size.filter(|w| u64::try_from(*w).ok() != Some(total)) {
+        return Err(s3s::s3_error!(
+            InvalidRequest,
+            "The provided 'x-amz-mp-object-size' header value {want} does not match what was computed: {total}"
+        ));
+    }
     let etag = multipart_etag(&parts.iter().map(|p| p.md5).collect::<Vec<_>>());
     let staged = u.tmp_path("object");
     let paths: Vec<PathBuf> = parts.iter().map(|p| p.path.clone()).collect();

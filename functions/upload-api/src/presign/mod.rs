@@ -163,11 +163,17 @@ impl Presigner {
             MultipartRequest::ListParts { upload_id, .. } => {
                 ("GET", vec![("uploadId", upload_id)], Vec::new())
             }
-            MultipartRequest::Complete { upload_id, .. } => (
-                "POST",
-                vec![("uploadId", upload_id)],
-                vec![("if-none-match", "*".to_owned())],
-            ),
+            MultipartRequest::Complete {
+                upload_id,
+                object_size,
+                ..
+            } => {
+                let mut headers = vec![("if-none-match", "*".to_owned())];
+                if let Some(size) = object_size {
+                    headers.push(("x-amz-mp-object-size", size.to_string()));
+                }
+                ("POST", vec![("uploadId", upload_id)], headers)
+            }
             MultipartRequest::Abort { upload_id, .. } => {
                 ("DELETE", vec![("uploadId", upload_id)], Vec::new())
             }
@@ -270,8 +276,14 @@ pub enum MultipartRequest<'a> {
     /// ListParts (resuming: which parts S3 already has).
     ListParts { key: &'a str, upload_id: &'a str },
     /// CompleteMultipartUpload with `If-None-Match: *` signed: S3 refuses
-    /// (412) to complete over an object already at the key.
-    Complete { key: &'a str, upload_id: &'a str },
+    /// (412) to complete over an object already at the key; with the
+    /// declared size as `x-amz-mp-object-size`, S3 refuses (400) an object
+    /// of another size.
+    Complete {
+        key: &'a str,
+        upload_id: &'a str,
+        object_size: Option<i64>,
+    },
     /// AbortMultipartUpload.
     Abort { key: &'a str, upload_id: &'a str },
 }

@@ -43,7 +43,8 @@ pub struct SignResponse {
 /// Allowed: `POST` (CreateMultipartUpload; Content-Type signed), `PUT` with
 /// upload_id and part_number (UploadPart), `GET` with upload_id (ListParts,
 /// to resume), `POST` with upload_id (CompleteMultipartUpload, with
-/// `If-None-Match: *` signed), `DELETE` with upload_id
+/// `If-None-Match: *` and, when file_size was declared,
+/// `x-amz-mp-object-size` signed), `DELETE` with upload_id
 /// (AbortMultipartUpload), and `PUT` alone (a fresh single-PUT URL, as init
 /// returns). Parts are at least 5 MiB except the last. Each signature moves
 /// the job's upload window to the new URL's expiry. A job whose init gave
@@ -157,7 +158,11 @@ async fn sign_for(
             part_number: *part_number,
         },
         Operation::ListParts { upload_id } => MultipartRequest::ListParts { key, upload_id },
-        Operation::CompleteMultipart { upload_id } => MultipartRequest::Complete { key, upload_id },
+        Operation::CompleteMultipart { upload_id } => MultipartRequest::Complete {
+            key,
+            upload_id,
+            object_size: job.file_size,
+        },
         Operation::AbortMultipart { upload_id } => MultipartRequest::Abort { key, upload_id },
     };
     state
