@@ -30,6 +30,9 @@ use upload_testkit::pg_cluster::{Cluster, free_port};
 
 pub const DEFAULT_BUCKET: &str = "local-uploads";
 const UI: &str = include_str!("ui.html");
+/// The upload page's script and style sheet, served beside it.
+const UI_JS: &str = include_str!("ui.js");
+const UI_CSS: &str = include_str!("ui.css");
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -182,6 +185,14 @@ fn serve_api(
     let app = upload_api::router(state)
         .route("/", get(|| async { Html(UI) }))
         .route(
+            "/ui.js",
+            get(|| async { static_file("text/javascript; charset=utf-8", UI_JS) }),
+        )
+        .route(
+            "/ui.css",
+            get(|| async { static_file("text/css; charset=utf-8", UI_CSS) }),
+        )
+        .route(
             "/_local/drop-next-event",
             post(drop_next_event).with_state(drops),
         );
@@ -191,6 +202,20 @@ fn serve_api(
             tracing::error!(error = %e, "API server stopped");
         }
     })
+}
+
+/// One of the page's files, never cached (the page changes with the binary).
+fn static_file(
+    content_type: &'static str,
+    body: &'static str,
+) -> impl axum::response::IntoResponse {
+    (
+        [
+            (http::header::CONTENT_TYPE, content_type),
+            (http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
 }
 
 /// `DATABASE_URL` when set; otherwise a PostgreSQL cluster of our own under
