@@ -130,12 +130,15 @@ impl MultipartUploads for S3Objects {
                         }),
                 );
                 if out.is_truncated() != Some(true) {
-                    break;
+                    return Ok(uploads);
                 }
                 key_marker = out.next_key_marker().map(str::to_owned);
                 id_marker = out.next_upload_id_marker().map(str::to_owned);
             }
-            Ok(uploads)
+            // A partial list could hide the live upload: not an answer.
+            Err(StoreError(format!(
+                "ListMultipartUploads still truncated after {MAX_UPLOAD_PAGES} pages on one key"
+            )))
         })
     }
 

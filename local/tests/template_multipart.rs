@@ -1,6 +1,7 @@
 //! What template.yaml gives multipart uploads: the signer's and the
 //! reaper's permissions, the bucket's CORS, and one lifecycle parameter the
-//! reaper and the bucket share.
+//! reaper and the bucket share. And that API Gateway routes every operation
+//! openapi.yaml documents (an unrouted one is API Gateway's own 404).
 
 mod template_kit;
 
@@ -25,7 +26,18 @@ fn multipart_uploads_get_what_they_need_and_no_more() {
     ] {
         assert!(api.contains(&(a, objects)), "ApiRole lacks {a}: {api:?}");
     }
+    assert!(
+        !api.iter()
+            .any(|(a, _)| *a == "s3:ListBucketMultipartUploads"),
+        "the API lists no one's uploads"
+    );
     let events = grants(&t, "EventsRole");
+    assert!(
+        !events
+            .iter()
+            .any(|(a, _)| *a == "s3:ListMultipartUploadParts"),
+        "the reaper reads no parts"
+    );
     assert!(events.contains(&("s3:ListBucketMultipartUploads", bucket)));
     assert!(events.contains(&("s3:AbortMultipartUpload", objects)));
     for (a, r) in api.iter().chain(&events) {
@@ -64,4 +76,39 @@ fn multipart_uploads_get_what_they_need_and_no_more() {
         &env["MULTIPART_ABORT_AFTER_DAYS"],
         "MultipartAbortDays"
     ));
+}
+
+#[test]
+fn api_gateway_routes_every_documented_operation() {
+    let t = template();
+    let keys: Vec<String> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::ApiGatewayV2::Route"))
+        .filter_map(|r| r["Properties"]["RouteKey"].as_str().map(str::to_owned))
+        .collect();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml");
+    let doc: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_mapping().unwrap() {
+        for method in item.as_mapping().unwrap().keys().filter_map(Value::as_str) {
+            if ["get", "put", "post", "delete", "patch"].contains(&method) {
+                documented.push(format!(
+                    "{} {}",
+                    method.to_ascii_uppercase(),
+                    path.as_str().unwrap()
+                ));
+            }
+        }
+    }
+    assert_eq!(documented.len(), 5, "{documented:?}");
+    for op in &documented {
+        assert!(keys.contains(op), "{op} has no API Gateway route: {keys:?}");
+    }
+    assert_eq!(
+        keys.len(),
+        documented.len(),
+        "routes without a documented operation: {keys:?}"
+    );
 }

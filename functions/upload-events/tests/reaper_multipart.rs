@@ -38,9 +38,9 @@ async fn an_upload_in_progress_keeps_its_job_until_the_lifecycle_would_abort_it(
     )
     .await
     .unwrap();
-    // One began an hour ago, one two days ago (the lifecycle: one day).
+    // One began an hour ago, one three days ago (the lifecycle: one day).
     let live_upload = objects.start_multipart(live_key.as_str(), Utc::now() - Duration::hours(1));
-    let stale_upload = objects.start_multipart(stale_key.as_str(), Utc::now() - Duration::days(2));
+    let stale_upload = objects.start_multipart(stale_key.as_str(), Utc::now() - Duration::days(3));
 
     let r = handle(&s, fixture("scheduled.json")).await.unwrap();
     assert_eq!(r["claimed"], 3, "{r}");
@@ -60,10 +60,11 @@ async fn an_upload_in_progress_keeps_its_job_until_the_lifecycle_would_abort_it(
         vec![(stale_key.as_str().to_owned(), stale_upload)]
     );
 
-    // Once the live upload is as old as the lifecycle allows, it goes too.
+    // Once the live upload is past the lifecycle (a day, rounded up to the
+    // next midnight UTC), it goes too.
     let _ = live_upload;
     let objects2 = Arc::new(MemoryObjects::default());
-    let old = objects2.start_multipart(live_key.as_str(), Utc::now() - Duration::hours(25));
+    let old = objects2.start_multipart(live_key.as_str(), Utc::now() - Duration::days(3));
     let s2 = Arc::new(state(&t.url, t.db.clone(), objects2.clone()));
     c.execute(
         "UPDATE upload_jobs SET updated_at = now() - interval '1 hour' WHERE status = 'queued'",

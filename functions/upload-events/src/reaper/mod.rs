@@ -62,9 +62,11 @@ pub(crate) async fn reap(state: &EventsState) -> Result<ReapReport, EventsError>
     let absent: Vec<_> = uploads
         .expire
         .iter()
-        .map(|&i| (claimed[i].trace.tenant_id, claimed[i].trace.job_id))
+        .map(|(i, _)| (claimed[*i].trace.tenant_id, claimed[*i].trace.job_id))
         .collect();
     let expired = expire(state, &window, &absent).await?;
+    multipart::abort_stale(state, &claimed, &uploads.expire, &expired).await;
+    let expired = expired.len();
     let timed_out = time_out(state).await?;
     // Last, and best-effort: what it does not finish, the next run does.
     let repaired = repair_handoffs(state).await;
@@ -216,17 +218,17 @@ async fn record_handoffs(state: &EventsState, jobs: &[JobId]) {
     }
 }
 
-/// Fails the jobs whose object never arrived; returns how many.
+/// Fails the jobs whose object never arrived; returns those it moved.
 async fn expire(
     state: &EventsState,
     window: &UploadWindow,
     absent: &[(TenantId, JobId)],
-) -> Result<usize, EventsError> {
+) -> Result<Vec<(TenantId, JobId)>, EventsError> {
     let expired = repo::expire_queued(&state.db, window, absent).await?;
     for t in &expired {
         tracing::warn!(event = "expired", code = "UPLOAD_EXPIRED", job_id = %t.job_id, tenant_id = %t.tenant_id, trace_id = t.trace_id, interaction_id = %t.interaction_id, status = "failed", "no upload arrived; job failed");
     }
-    Ok(expired.len())
+    Ok(expired.iter().map(|t| (t.tenant_id, t.job_id)).collect())
 }
 
 /// Fails the jobs processing for too long; returns how many.

@@ -46,10 +46,12 @@ pub struct SignResponse {
 /// `If-None-Match: *` and, when file_size was declared,
 /// `x-amz-mp-object-size` signed), `DELETE` with upload_id
 /// (AbortMultipartUpload), and `PUT` alone (a fresh single-PUT URL, as init
-/// returns). Parts are at least 5 MiB except the last. Each signature moves
-/// the job's upload window to the new URL's expiry. A job whose init gave
-/// checksum_sha256 can only be uploaded by single PUT (S3 cannot check a
-/// SHA-256 of a whole multipart object).
+/// returns). Parts are at least 5 MiB except the last, so part_number is at
+/// most ceil(file_size / 5 MiB). Each signature moves the job's upload window
+/// to the new URL's expiry. A multipart upload needs file_size declared at
+/// init; a job whose init gave checksum_sha256 can only be uploaded by single
+/// PUT (S3 cannot check a SHA-256 of a whole multipart object). Unknown body
+/// fields are refused (Uppy's own names are uploadId and partNumber).
 #[utoipa::path(
     post,
     path = "/upload/sign",
@@ -121,6 +123,7 @@ async fn sign_for(
     op: &Operation,
     window: &UrlWindow,
 ) -> Result<PresignedPut, ApiError> {
+    refuse_for_job(job, op)?;
     let key = job.file_key.as_str();
     let content_type = job
         .mime_type
@@ -140,13 +143,6 @@ async fn sign_for(
                 .sign_put(&put, window)
                 .await
                 .map_err(presign_failed);
-        }
-        Operation::CreateMultipart if job.checksum_sha256.is_some() => {
-            return Err(ApiError::invalid(
-                "method",
-                "This job declared checksum_sha256, which S3 verifies only on a single PUT: \
-                 sign method PUT without upload_id instead of a multipart upload.",
-            ));
         }
         Operation::CreateMultipart => MultipartRequest::Create { key, content_type },
         Operation::UploadPart {
@@ -170,6 +166,47 @@ async fn sign_for(
         .sign_multipart(&multipart, window)
         .await
         .map_err(presign_failed)
+}
+
+/// What the job's own row rules out (checked after the row is read, so
+/// such a refusal has still moved the upload window: harmless, it only
+/// delays the reaper by one URL's lifetime).
+fn refuse_for_job(job: &SignTarget, op: &Operation) -> Result<(), ApiError> {
+    match op {
+        Operation::CreateMultipart if job.checksum_sha256.is_some() => Err(ApiError::invalid(
+            "method",
+            "This job declared checksum_sha256, which S3 verifies only on a single PUT: \
+             sign method PUT without upload_id instead of a multipart upload.",
+        )),
+        Operation::CreateMultipart if job.file_size.is_none() => Err(ApiError::invalid(
+            "method",
+            "A multipart upload needs the file's size: give file_size at init (S3 then \
+             refuses an object of another size), or sign method PUT without upload_id.",
+        )),
+        Operation::UploadPart { part_number, .. } if *part_number > max_parts(job.file_size) => {
+            Err(ApiError::invalid(
+                "part_number",
+                format!(
+                    "part_number is at most {} for this file: every part but the last is 5 MiB \
+                     or more.",
+                    max_parts(job.file_size)
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// S3's smallest part (except the last).
+const MIN_PART_BYTES: i64 = 5 * 1024 * 1024;
+
+/// How many parts a file of the declared size can have: every part but the
+/// last is at least 5 MiB. Without a declared size, S3's 10,000.
+fn max_parts(file_size: Option<i64>) -> i32 {
+    file_size.map_or(10_000, |s| {
+        let parts = (s.max(1) + MIN_PART_BYTES - 1) / MIN_PART_BYTES;
+        i32::try_from(parts).unwrap_or(10_000).min(10_000)
+    })
 }
 
 fn presign_failed(e: PresignError) -> ApiError {

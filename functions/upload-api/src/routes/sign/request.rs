@@ -9,6 +9,9 @@ use crate::error::ApiError;
 /// The sign request body, as sent. An absent field and `null` are the same.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = SignRequest)]
+// An unknown field is refused, not ignored: Uppy names them uploadId and
+// partNumber, and a body with those would otherwise sign another request.
+#[serde(deny_unknown_fields)]
 pub struct SignBody {
     /// The job_id init returned; the request is signed for its file_key.
     #[schema(required = true, value_type = uuid::Uuid)]
