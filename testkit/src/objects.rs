@@ -22,6 +22,8 @@ pub struct MemoryObjects {
     uploads: Mutex<HashMap<String, Vec<MultipartUpload>>>,
     /// (key, upload id) of every abort asked for.
     aborted: Mutex<Vec<(String, String)>>,
+    /// Makes ListMultipartUploads alone fail.
+    listing_fails: Mutex<bool>,
 }
 
 impl MemoryObjects {
@@ -52,6 +54,11 @@ impl MemoryObjects {
     pub fn aborted(&self) -> Vec<(String, String)> {
         self.aborted.lock().expect("lock").clone()
     }
+    /// Makes ListMultipartUploads fail while HEAD still works (a role
+    /// without s3:ListBucketMultipartUploads).
+    pub fn set_listing_failing(&self, failing: bool) {
+        *self.listing_fails.lock().expect("lock") = failing;
+    }
     /// Makes every request fail (storage outage).
     pub fn set_failing(&self, failing: bool) {
         *self.failing.lock().expect("lock") = failing;
@@ -79,7 +86,8 @@ impl ObjectHead for MemoryObjects {
 
 impl MultipartUploads for MemoryObjects {
     fn multipart_uploads<'a>(&'a self, key: &'a str) -> UploadsFuture<'a> {
-        let r = if *self.failing.lock().expect("lock") {
+        let r = if *self.failing.lock().expect("lock") || *self.listing_fails.lock().expect("lock")
+        {
             Err(StoreError("storage unavailable".into()))
         } else {
             Ok(self

@@ -115,3 +115,30 @@ async fn the_lifecycle_is_configured_in_days() {
     assert_eq!(status(&t.db, tenant, id).await, (JobStatus::Queued, None));
     assert!(objects.aborted().is_empty());
 }
+
+#[tokio::test]
+async fn a_failed_listing_leaves_the_job_queued_and_counts_as_an_s3_error() {
+    let t = TestDb::new().await;
+    let objects = Arc::new(MemoryObjects::default());
+    let s = Arc::new(state(&t.url, t.db.clone(), objects.clone()));
+    let tenant = TenantId(Uuid::new_v4());
+    let id = JobId::new_random();
+    job(&t.db, tenant, id, "a.wav", None).await;
+    t.client()
+        .await
+        .execute(
+            "UPDATE upload_jobs SET created_at = now() - interval '1 day', updated_at = now() - interval '1 day', upload_expires_at = NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+    objects.set_listing_failing(true);
+    let r = handle(&s, fixture("scheduled.json")).await.unwrap();
+    assert_eq!(
+        (r["claimed"].as_u64(), r["expired"].as_u64()),
+        (Some(1), Some(0)),
+        "{r}"
+    );
+    assert_eq!(r["head_errors"], 1, "{r}");
+    assert_eq!(status(&t.db, tenant, id).await, (JobStatus::Queued, None));
+}
