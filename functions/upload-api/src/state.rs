@@ -36,12 +36,12 @@ impl AppState {
         credentials: Option<SharedCredentialsProvider>,
         objects: Arc<dyn ObjectHead>,
     ) -> Self {
-        let presigner = Presigner {
+        let presigner = Presigner::new(
             client,
-            bucket: config.upload_bucket.clone(),
-            ttl: config.upload_url_ttl,
+            config.upload_bucket.clone(),
+            config.upload_url_ttl,
             credentials,
-        };
+        );
         let auth = Authenticator::new(config.jwt.as_ref(), config.allow_legacy_header_auth);
         Self {
             config,

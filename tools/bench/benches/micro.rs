@@ -10,7 +10,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use upload_api::auth::Authenticator;
-use upload_api::presign::{Presigner, PutRequest};
+use upload_api::presign::{MultipartRequest, Presigner, PutRequest};
 use upload_core::config::JwtSettings;
 use upload_core::db::{TlsPolicy, tls_connector};
 use upload_core::{FileKey, JobId, SafeFileName, TenantId};
@@ -33,12 +33,12 @@ fn presigner() -> Presigner {
     let conf = aws_sdk_s3::config::Builder::from(&sdk)
         .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
         .build();
-    Presigner {
-        client: aws_sdk_s3::Client::from_conf(conf),
-        bucket: "eq-uploads-prod".into(),
-        ttl: Duration::from_secs(300),
-        credentials: Some(provider),
-    }
+    Presigner::new(
+        aws_sdk_s3::Client::from_conf(conf),
+        "eq-uploads-prod".into(),
+        Duration::from_secs(300),
+        Some(provider),
+    )
 }
 
 fn s3_event(n: usize) -> Value {
@@ -87,6 +87,17 @@ fn presign(c: &mut Criterion) {
             })
         },
     );
+    c.bench_function("presign one UploadPart URL (multipart)", |b| {
+        b.to_async(&rt).iter(|| async {
+            let part = MultipartRequest::UploadPart {
+                key,
+                upload_id: "VXBsb2FkIElEIGZvciA2aWWpbmcncyBteS1tb3ZpZS5tMnRzIHVwbG9hZA--",
+                part_number: 7,
+            };
+            let window = p.window().await.unwrap();
+            black_box(p.sign_multipart(&part, &window).await.unwrap())
+        })
+    });
 }
 
 fn keys_and_tokens(c: &mut Criterion) {

@@ -3,16 +3,27 @@
 //! itself refuses a different type, size or body; `If-None-Match: *` when the
 //! client opted into overwrite protection, so S3 refuses a second PUT of the
 //! key (412). And the requests of a multipart upload of the same key.
+//!
+//! Signed with `aws-sigv4`, the SDK's own signer, set as the SDK's presigner
+//! sets it for S3, on the URL the SDK would build: the bucket's base URL is
+//! resolved once by the SDK (see [`endpoint`]), each key is appended as the
+//! SDK encodes it. The unit tests compare every URL with the SDK's.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod endpoint;
 mod query;
+#[cfg(test)]
+mod tests;
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
+use aws_sdk_s3::presigning::PresigningConfig;
 use chrono::{DateTime, Utc};
+use endpoint::Endpoint;
+use tokio::sync::OnceCell;
 
 #[derive(Debug, Clone)]
 pub struct PresignedPut {
@@ -39,9 +50,12 @@ pub struct Presigner {
     pub client: aws_sdk_s3::Client,
     pub bucket: String,
     pub ttl: Duration,
-    /// Read for their expiry: a URL signed with temporary credentials dies
-    /// with them.
+    /// Sign the URLs, and are read for their expiry: a URL signed with
+    /// temporary credentials dies with them. `None`: nothing is signed.
     pub credentials: Option<SharedCredentialsProvider>,
+    /// The bucket's base URL and signing scope, once resolved (shared by
+    /// clones).
+    endpoint: Arc<OnceCell<Endpoint>>,
 }
 
 /// What a PUT URL signs besides the bucket.
@@ -62,8 +76,8 @@ pub struct PutRequest<'a> {
 pub struct UrlWindow {
     start: SystemTime,
     ttl: Duration,
-    /// The credentials whose expiry bounds the window, when read.
-    credentials: Option<Credentials>,
+    /// The credentials that sign the URL; their expiry bounds the window.
+    credentials: Credentials,
 }
 
 impl UrlWindow {
@@ -84,6 +98,25 @@ fn display_name(h: &str) -> String {
 }
 
 impl Presigner {
+    /// Signs URLs for `bucket` with `client`'s endpoint settings, valid
+    /// `ttl`, with `credentials` (without them nothing can be signed). The bucket's
+    /// URL is resolved at the first signature and kept: change neither
+    /// `client` nor `bucket` after that.
+    pub fn new(
+        client: aws_sdk_s3::Client,
+        bucket: String,
+        ttl: Duration,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Self {
+        Self {
+            client,
+            bucket,
+            ttl,
+            credentials,
+            endpoint: Arc::default(),
+        }
+    }
+
     /// The window a URL signed now gets: the TTL from now, shortened to the
     /// credentials' expiry.
     pub async fn window(&self) -> Result<UrlWindow, PresignError> {
@@ -94,17 +127,16 @@ impl Presigner {
             .as_secs();
         let start = UNIX_EPOCH + Duration::from_secs(now_secs);
         let mut ttl = self.ttl;
-        let mut credentials = None;
-        if let Some(provider) = &self.credentials {
-            let creds = provider
-                .provide_credentials()
-                .await
-                .map_err(|e| PresignError::Credentials(e.to_string()))?;
-            if let Some(expiry) = creds.expiry() {
-                let left = expiry.duration_since(start).unwrap_or(Duration::ZERO);
-                ttl = ttl.min(Duration::from_secs(left.as_secs()));
-            }
-            credentials = Some(creds);
+        let provider = self.credentials.as_ref().ok_or_else(|| {
+            PresignError::Credentials("no credentials provider configured".into())
+        })?;
+        let creds = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| PresignError::Credentials(e.to_string()))?;
+        if let Some(expiry) = creds.expiry() {
+            let left = expiry.duration_since(start).unwrap_or(Duration::ZERO);
+            ttl = ttl.min(Duration::from_secs(left.as_secs()));
         }
         if ttl < Duration::from_secs(1) {
             return Err(PresignError::ExpiringCredentials);
@@ -112,49 +144,52 @@ impl Presigner {
         Ok(UrlWindow {
             start,
             ttl,
-            credentials,
+            credentials: creds,
         })
     }
 
-    /// Signs `put` for `window`.
+    /// Signs `put` (PutObject) for `window`.
     pub async fn sign_put(
         &self,
         put: &PutRequest<'_>,
         window: &UrlWindow,
     ) -> Result<PresignedPut, PresignError> {
-        let cfg = config(window)?;
-        let mut req = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(put.key)
-            .content_type(put.content_type);
+        let mut headers = Vec::with_capacity(4);
+        headers.push(("content-type", put.content_type.to_owned()));
         if let Some(len) = put.content_length {
-            req = req.content_length(len);
+            headers.push(("content-length", len.to_string()));
         }
         if let Some(sum) = put.checksum_sha256 {
-            req = req.checksum_sha256(sum);
+            headers.push(("x-amz-checksum-sha256", sum.to_owned()));
         }
         if put.if_none_match {
-            req = req.if_none_match("*");
+            headers.push(("if-none-match", "*".to_owned()));
         }
-        let presigned = req.presigned(cfg).await.map_err(sign_error)?;
-        Ok(finish(&presigned, window))
+        let query = [("x-id", "PutObject")];
+        self.sign("PUT", put.key, &query, headers, window).await
     }
 
-    /// Signs one request of a multipart upload (or a fresh single PUT) for
-    /// `window`.
+    /// Signs one request of a multipart upload for `window`.
     pub async fn sign_multipart(
         &self,
         op: &MultipartRequest<'_>,
         window: &UrlWindow,
     ) -> Result<PresignedPut, PresignError> {
+        let part;
         let (method, query, headers) = match *op {
             MultipartRequest::UploadPart {
-                key,
                 upload_id,
                 part_number,
-            } => return self.sign_part(key, upload_id, part_number, window).await,
+                ..
+            } => {
+                part = part_number.to_string();
+                let query = vec![
+                    ("x-id", "UploadPart"),
+                    ("partNumber", part.as_str()),
+                    ("uploadId", upload_id),
+                ];
+                ("PUT", query, Vec::new())
+            }
             MultipartRequest::Create { content_type, .. } => (
                 "POST",
                 vec![("uploads", "")],
@@ -178,86 +213,61 @@ impl Presigner {
                 ("DELETE", vec![("uploadId", upload_id)], Vec::new())
             }
         };
-        let mut url = self.object_url(op.key(), window).await?;
-        url.query_pairs_mut().extend_pairs(query);
-        let credentials = Self::signing_credentials(window)?;
-        let req = query::Unsigned {
-            method,
-            url: url.into(),
-            headers,
+        self.sign(method, op.key(), &query, headers, window).await
+    }
+
+    /// Signs `method` on `key` with its sub-resource `query` and the
+    /// `headers` the client will send.
+    async fn sign(
+        &self,
+        method: &'static str,
+        key: &str,
+        query: &[(&str, &str)],
+        headers: Vec<(&'static str, String)>,
+        window: &UrlWindow,
+    ) -> Result<PresignedPut, PresignError> {
+        let endpoint = self.endpoint().await?;
+        let mut url = endpoint.object_url(key)?;
+        for (k, v) in query {
+            endpoint::push_query(&mut url, k, v);
+        }
+        let scope = query::Scope {
+            credentials: &window.credentials,
+            region: &endpoint.region,
+            service: &endpoint.service,
+            start: window.start,
+            ttl: window.ttl,
         };
-        let signed = query::presign(
-            &req,
-            &credentials,
-            &self.region()?,
-            window.start,
-            window.ttl,
-        )?;
+        let url = query::presign(method, url, &headers, &scope)?;
         Ok(PresignedPut {
             method: method.to_owned(),
-            url: signed,
+            url,
             expires_at: window.expires_at(),
-            headers: req
-                .headers
-                .iter()
-                .map(|(k, v)| (display_name(k), v.clone()))
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (display_name(k), v))
                 .collect(),
         })
     }
 
-    /// UploadPart, which the SDK presigns itself.
-    async fn sign_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
-        window: &UrlWindow,
-    ) -> Result<PresignedPut, PresignError> {
-        let presigned = self
-            .client
-            .upload_part()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .part_number(part_number)
-            .presigned(config(window)?)
+    /// The bucket's base URL and signing scope, from one GetObject the SDK
+    /// presigns (its endpoint resolution), the first time a URL is signed.
+    async fn endpoint(&self) -> Result<&Endpoint, PresignError> {
+        self.endpoint
+            .get_or_try_init(|| async {
+                let cfg = PresigningConfig::expires_in(Duration::from_secs(60))
+                    .map_err(|e| PresignError::Sign(e.to_string()))?;
+                let probe = self
+                    .client
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(endpoint::PROBE_KEY)
+                    .presigned(cfg)
+                    .await
+                    .map_err(sign_error)?;
+                Endpoint::from_probe(probe.uri())
+            })
             .await
-            .map_err(sign_error)?;
-        Ok(finish(&presigned, window))
-    }
-
-    /// The object's URL as the SDK addresses it (endpoint, path or virtual
-    /// host style, the key's encoding), without a query: taken from a
-    /// presigned GetObject, which sends nothing.
-    async fn object_url(&self, key: &str, window: &UrlWindow) -> Result<url::Url, PresignError> {
-        let presigned = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(config(window)?)
-            .await
-            .map_err(sign_error)?;
-        let mut url =
-            url::Url::parse(presigned.uri()).map_err(|e| PresignError::Sign(e.to_string()))?;
-        url.set_query(None);
-        Ok(url)
-    }
-
-    /// The credentials read for the window.
-    fn signing_credentials(window: &UrlWindow) -> Result<Credentials, PresignError> {
-        window
-            .credentials
-            .clone()
-            .ok_or_else(|| PresignError::Credentials("no credentials provider configured".into()))
-    }
-
-    fn region(&self) -> Result<String, PresignError> {
-        self.client
-            .config()
-            .region()
-            .map(|r| r.to_string())
-            .ok_or_else(|| PresignError::Sign("no region configured".into()))
     }
 }
 
@@ -300,28 +310,6 @@ impl MultipartRequest<'_> {
     }
 }
 
-fn config(window: &UrlWindow) -> Result<PresigningConfig, PresignError> {
-    PresigningConfig::builder()
-        .start_time(window.start)
-        .expires_in(window.ttl)
-        .build()
-        .map_err(|e| PresignError::Sign(e.to_string()))
-}
-
 fn sign_error<E: std::error::Error + 'static>(e: aws_sdk_s3::error::SdkError<E>) -> PresignError {
     PresignError::Sign(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())
-}
-
-/// The URL, its method, honest expiry and the headers the client must send.
-fn finish(presigned: &PresignedRequest, window: &UrlWindow) -> PresignedPut {
-    let headers = presigned
-        .headers()
-        .map(|(k, v)| (display_name(&k.to_ascii_lowercase()), v.to_owned()))
-        .collect();
-    PresignedPut {
-        method: presigned.method().to_owned(),
-        url: presigned.uri().to_owned(),
-        expires_at: window.expires_at(),
-        headers,
-    }
 }
