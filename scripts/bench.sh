@@ -1,24 +1,34 @@
 #!/usr/bin/env bash
-# The benchmark suite: builds the release bootstraps (and a second build with
+# The benchmark suite: builds the release bootstraps and the floor they are
+# measured against, bench-probe (and a second build of all three with
 # AWS_LC_SYS_NO_JITTER_ENTROPY=1 for comparison), runs the criterion
 # micro-benchmarks, then lambda-bench (emulator + local HTTP server) against a
-# fresh local PostgreSQL database, and writes BENCHMARKS.md.
+# fresh local PostgreSQL database and a throwaway TLS-only one, and writes
+# BENCHMARKS.md.
 #
 #   bash scripts/bench.sh            # the full suite (~30 min here, mostly release builds)
-#   bash scripts/bench.sh --smoke    # ~10 s of measuring with debug builds (CI)
+#   bash scripts/bench.sh --smoke    # ~20 s of measuring with debug builds (CI)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = "--smoke" ]; then
   # The workspace's one debug build (scripts/build.sh; a no-op after the
-  # tests): the bootstraps and lambda-bench itself.
+  # tests): the bootstraps, bench-probe and lambda-bench itself. The same
+  # build stands in for the comparison build, so that its paths (TLS
+  # included) run too.
   bash scripts/build.sh -q
-  "${CARGO_TARGET_DIR:-target}/debug/lambda-bench" --bin-dir "${CARGO_TARGET_DIR:-target}/debug" --smoke
+  debug="${CARGO_TARGET_DIR:-target}/debug"
+  "$debug/lambda-bench" --bin-dir "$debug" --smoke \
+    --compare-bin-dir "$debug" --compare-label "comparison path (smoke: the same debug build)"
   exit 0
 fi
 
-cargo build --release --bin upload-api --bin upload-events
-AWS_LC_SYS_NO_JITTER_ENTROPY=1 cargo build --release --bin upload-api --bin upload-events --target-dir target/nojitter
+# One cargo call for the functions and the probe: bench-probe depends only
+# on what upload-api does, with the same features, so the functions are
+# built exactly as without it.
+bins=(--bin upload-api --bin upload-events --bin bench-probe)
+cargo build --release "${bins[@]}"
+AWS_LC_SYS_NO_JITTER_ENTROPY=1 cargo build --release "${bins[@]}" --target-dir target/nojitter
 cargo bench -p lambda-bench --bench micro
 cargo run --release -q -p lambda-bench -- --bin-dir target/release \
   --compare-bin-dir target/nojitter/release --compare-label "built with AWS_LC_SYS_NO_JITTER_ENTROPY=1" \
@@ -29,6 +39,8 @@ cargo run --release -q -p lambda-bench -- --bin-dir target/release \
   echo
   echo "Produced by \`bash scripts/bench.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores, $(uname -m), $(rustc --version | cut -d' ' -f1-2), PostgreSQL $(pg_config --version 2>/dev/null | awk '{print $2}' || echo local) on the same machine)."
   echo "Every figure below comes from that one command: lambda-bench (\`cargo run --release -p lambda-bench -- --bin-dir target/release ...\`) runs the release \`bootstrap\` binaries under the project's Runtime API emulator (\`tools/lambda-emulator\`) exactly as Lambda runs them, against a fresh local database; micro-benchmarks are criterion (\`cargo bench -p lambda-bench --bench micro\`)."
+  echo
+  echo "Each figure is set against the floor of this design, \`bench-probe\`: a Lambda built with the functions (lambda_http, tokio, the same pool and \`Config\`) that does one INSERT per POST and one SELECT per GET and nothing else; ratio = ours / floor (medians). Cold starts run from spawn to the first \`/upload/init\` answer (DB connect, INSERT and presign included), alternated with the probe's spawn to its first INSERT. The TLS rows use a throwaway PostgreSQL with \`ssl=on\` that accepts TCP only over TLS, its certificate for \`localhost\` signed by a test CA made at run time; the functions connect with \`sslmode=verify-full\` and trust that CA through the test-only \`DATABASE_EXTRA_ROOT_CERT\`. Medians on this $(nproc)-core machine; \`met?\` compares the median with the target."
   echo
   cat target/bench-table.md
 } > BENCHMARKS.md

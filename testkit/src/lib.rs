@@ -22,6 +22,7 @@ pub mod eventbridge;
 pub mod objects;
 pub mod pg_cluster;
 pub mod proxy;
+pub mod tls_cluster;
 
 pub use emf::validate_emf;
 pub use objects::MemoryObjects;
@@ -47,7 +48,7 @@ struct Server {
 
 static SERVER: OnceLock<Server> = OnceLock::new();
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
-const STALE_PREFIX: &str = "upload-jobs-test-pg-";
+pub(crate) const STALE_PREFIX: &str = "upload-jobs-test-pg-";
 
 extern "C" fn stop_cluster_at_exit() {
     if let Some(c) = CLUSTER.get() {

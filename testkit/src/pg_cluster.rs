@@ -51,7 +51,8 @@ pub fn find_bindir() -> Option<PathBuf> {
     versions.pop().map(|(_, p)| p)
 }
 
-fn unprivileged_user() -> Option<(u32, u32)> {
+/// The user the server runs as when we are root (`postgres`, else `nobody`).
+pub(crate) fn unprivileged_user() -> Option<(u32, u32)> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return None;
@@ -69,13 +70,23 @@ fn unprivileged_user() -> Option<(u32, u32)> {
     None
 }
 
-fn chown(path: &Path, (uid, gid): (u32, u32)) {
+pub(crate) fn chown(path: &Path, (uid, gid): (u32, u32)) {
     if let Ok(c) = CString::new(path.as_os_str().as_encoded_bytes()) {
         // SAFETY: valid C string path.
         unsafe {
             libc::chown(c.as_ptr(), uid, gid);
         }
     }
+}
+
+/// Server settings beyond those every cluster gets (see [`Cluster::start_with`]).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `listen_addresses`; `127.0.0.1` when `None`.
+    pub listen_addresses: Option<String>,
+    /// More `name=value` server settings (each passed as `-c name=value`;
+    /// no spaces in values).
+    pub settings: Vec<String>,
 }
 
 /// A port nothing listens on right now.
@@ -120,6 +131,16 @@ impl Cluster {
     /// Creates (if needed) and starts a cluster in `dir` on `port`. An
     /// existing data directory is reused, so its databases survive restarts.
     pub fn start(dir: &Path, port: u16, remove_on_stop: bool) -> Result<Cluster, ClusterError> {
+        Self::start_with(dir, port, remove_on_stop, &Options::default())
+    }
+
+    /// [`Cluster::start`] with more server settings (the TLS cluster's).
+    pub fn start_with(
+        dir: &Path,
+        port: u16,
+        remove_on_stop: bool,
+        options: &Options,
+    ) -> Result<Cluster, ClusterError> {
         let bindir = find_bindir().ok_or(ClusterError::NoBinaries)?;
         std::fs::create_dir_all(dir).map_err(|e| ClusterError::Step {
             step: "creating the cluster directory",
@@ -138,24 +159,18 @@ impl Cluster {
         };
         let data = dir.join("data");
         if !data.join("PG_VERSION").exists() {
-            let mut initdb = cluster.cmd("initdb");
-            initdb.arg("-D").arg(&data).args([
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ]);
-            cluster.run("initdb", initdb)?;
+            cluster.initdb(&data)?;
         }
-        let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+        let mut opts = format!(
+            "-p {port} -k {} -c listen_addresses={} -c fsync=off -c synchronous_commit=off \
              -c full_page_writes=off -c max_connections=300",
-            dir.display()
+            dir.display(),
+            options.listen_addresses.as_deref().unwrap_or("127.0.0.1"),
         );
+        for s in &options.settings {
+            opts.push_str(" -c ");
+            opts.push_str(s);
+        }
         let mut start = cluster.cmd("pg_ctl");
         start
             .arg("-D")
@@ -165,6 +180,21 @@ impl Cluster {
             .args(["-w", "-t", "60", "-o", &opts, "start"]);
         cluster.run("pg_ctl start", start)?;
         Ok(cluster)
+    }
+
+    fn initdb(&self, data: &Path) -> Result<(), ClusterError> {
+        let mut initdb = self.cmd("initdb");
+        initdb.arg("-D").arg(data).args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]);
+        self.run("initdb", initdb)
     }
 
     pub fn url(&self, database: &str) -> String {

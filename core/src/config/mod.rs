@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::db::{DbSettings, ParsedUrl};
+use crate::db::{DbSettings, EXTRA_ROOT_CERT_VAR, ExtraRoots, ParsedUrl};
 
 /// 500 MiB: the contract's "500 MB" default for `MAX_UPLOAD_BYTES`.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 500 * 1024 * 1024;
@@ -246,6 +246,12 @@ fn db_settings(
             3600,
         )?),
         application_name: None,
+        // Test-only (a private CA for a local server): read here, once.
+        extra_roots: get(EXTRA_ROOT_CERT_VAR)
+            .map(|path| {
+                ExtraRoots::read(path).map_err(|e| ConfigError::new(EXTRA_ROOT_CERT_VAR, e))
+            })
+            .transpose()?,
     })
 }
 

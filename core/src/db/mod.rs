@@ -30,7 +30,9 @@ mod settings;
 mod tls;
 
 pub use settings::{DbConfigError, DbSettings, Endpoint, ParsedUrl, TlsPolicy};
-pub use tls::{tls_connector, tls_connector_with_roots};
+pub use tls::{
+    EXTRA_ROOT_CERT_VAR, ExtraRoots, tls_connector, tls_connector_for, tls_connector_with_roots,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -152,7 +154,7 @@ impl Db {
     /// Builds the pool without connecting: an unreachable database never fails
     /// init; the first statement connects (see [`Db::warm_up`]).
     pub fn new(settings: DbSettings) -> Self {
-        let tls = tls_connector(settings.url.tls);
+        let tls = tls_connector_for(settings.url.tls, settings.extra_roots.as_ref());
         Self::with_connector(settings, tls)
     }
 

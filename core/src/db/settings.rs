@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use tokio_postgres::config::Host;
 
+use super::tls::ExtraRoots;
+
 /// How the connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsPolicy {
@@ -163,6 +165,9 @@ pub struct DbSettings {
     pub statement_timeout: Duration,
     pub max_idle: Duration,
     pub application_name: Option<String>,
+    /// Test-only `DATABASE_EXTRA_ROOT_CERT`: roots trusted besides the web
+    /// PKI ones, read once at init. `None` in every deployment.
+    pub extra_roots: Option<ExtraRoots>,
 }
 
 impl DbSettings {
@@ -180,6 +185,7 @@ impl DbSettings {
             statement_timeout: Duration::from_millis(Self::DEFAULT_STATEMENT_TIMEOUT_MS),
             max_idle: Duration::from_secs(Self::DEFAULT_MAX_IDLE_SECONDS),
             application_name: None,
+            extra_roots: None,
         }
     }
 

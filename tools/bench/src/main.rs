@@ -1,19 +1,27 @@
 //! `lambda-bench`: runs the real `bootstrap` binaries exactly as Lambda does
 //! (under the Runtime API emulator, against a fresh local Postgres database)
-//! and the local HTTP server, and prints a Markdown report.
+//! next to the floor of this design, `bench-probe` (one statement per
+//! request through the same pool), and the local HTTP server, and prints a
+//! Markdown report: each figure against its target and the floor.
 //!
 //! usage: lambda-bench [--bin-dir DIR] [--smoke] [--out FILE] [--criterion-dir DIR]
-//!                      [--compare-bin-dir DIR --compare-label TEXT]
-//!   --bin-dir        where upload-api and upload-events are (default target/release)
+//!                      [--compare-bin-dir DIR --compare-label TEXT] [--lambda-dir DIR]
+//!   --bin-dir        where upload-api, upload-events and bench-probe are (default target/release)
 //!   --smoke          a ~10-second run that only checks everything works
 //!   --out            write the report there (default: stdout)
 //!   --criterion-dir  add the criterion results found there (target/criterion)
 //!   --compare-*      also measure cold starts of another build of the binaries
+//!   --lambda-dir     cargo lambda's output, for the arm64 sizes (default target/lambda)
 
 mod fixtures;
+mod footprint;
 mod http;
 mod lambda;
+mod listing;
+mod probe;
 mod report;
+mod targets;
+mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -22,8 +30,10 @@ use serde_json::Value;
 use upload_testkit::{CountingProxy, TestDb};
 
 use fixtures::{base_env, fixture, init_request, queued_jobs_event, status_request};
-use lambda::{cold_starts, invoke_ok, rss_kb, spawn, warm};
+use lambda::{cold_pair, cold_starts, invoke_ok, rss_kb, spawn, warm};
+use probe::{Floor, job_id_of, warm_probe};
 use report::{Row, criterion_rows, row};
+use tls::COLD_TARGET;
 
 struct Args {
     bin_dir: PathBuf,
@@ -32,6 +42,7 @@ struct Args {
     criterion_dir: Option<PathBuf>,
     compare: Option<PathBuf>,
     compare_label: String,
+    lambda_dir: PathBuf,
 }
 
 fn parse_args() -> Args {
@@ -42,6 +53,7 @@ fn parse_args() -> Args {
         criterion_dir: None,
         compare: None,
         compare_label: String::from("other build"),
+        lambda_dir: PathBuf::from("target/lambda"),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -51,6 +63,7 @@ fn parse_args() -> Args {
             "--compare-bin-dir" => a.compare = Some(PathBuf::from(value("DIR"))),
             "--compare-label" => a.compare_label = value("TEXT"),
             "--bin-dir" => a.bin_dir = PathBuf::from(value("DIR")),
+            "--lambda-dir" => a.lambda_dir = PathBuf::from(value("DIR")),
             "--smoke" => a.smoke = true,
             "--out" => a.out = Some(PathBuf::from(value("FILE"))),
             other => panic!("unexpected argument {other:?}"),
@@ -82,10 +95,11 @@ async fn main() {
     let args = parse_args();
     let api_bin = args.bin_dir.join("upload-api");
     let events_bin = args.bin_dir.join("upload-events");
-    for b in [&api_bin, &events_bin] {
+    let probe_bin = args.bin_dir.join("bench-probe");
+    for b in [&api_bin, &events_bin, &probe_bin] {
         assert!(
             b.exists(),
-            "{} not found: build it first (cargo build --release --bin upload-api --bin upload-events)",
+            "{} not found: build it first (cargo build --release --bin upload-api --bin upload-events --bin bench-probe)",
             b.display()
         );
     }
@@ -109,68 +123,72 @@ async fn main() {
 
     let t = TestDb::new().await;
     let mut rows = cold_rows(&t, &args.bin_dir, None, runs.cold).await;
+    let mut plain = (rows[0].value, None);
+    let mut builds = vec![(args.bin_dir.as_path(), "default build")];
     if let Some(dir) = &args.compare {
-        rows.extend(cold_rows(&t, dir, Some(&args.compare_label), runs.cold).await);
+        let compared = cold_rows(&t, dir, Some(&args.compare_label), runs.cold).await;
+        plain.1 = compared[0].value;
+        rows.extend(compared);
+        builds.push((dir.as_path(), args.compare_label.as_str()));
     }
+    let tls_rows = tls::tls_rows(&builds, runs.cold).await;
+    let tls_pair = (tls_rows[0].value, tls_rows.get(1).and_then(|r| r.value));
+    let jitter = tls::jitter_line(tls_pair, plain, &args.compare_label);
+    rows.extend(tls_rows);
     let proxy = CountingProxy::start(t.server_addr()).await;
     let penv = base_env(&t.url_via(proxy.addr));
-    let (api_rows, mut w) = warm_api(&api_bin, &penv, &proxy, &runs).await;
+    let floor = warm_probe(&probe_bin, &penv, &proxy, runs.warm, runs.rss_invocations).await;
+    let (api_rows, mut w) = warm_api(&api_bin, &penv, &proxy, &runs, &floor).await;
     rows.extend(api_rows);
     rows.push(warm_events(&t, &events_bin, &penv, &proxy, &runs, &mut w).await);
     rows.extend(http::http_load(&t, runs.load_secs).await);
+    rows.extend(listing::listing_rows(args.smoke).await);
     if let Some(dir) = &args.criterion_dir {
         rows.extend(criterion_rows(dir));
     }
-    let md = render(&rows, &w, &runs, &args.bin_dir, &api_bin, &events_bin);
+    let md = render(rows, &w, &floor, &runs, &args, jitter);
     match args.out {
         Some(p) => std::fs::write(&p, md).expect("write report"),
         None => print!("{md}"),
     }
 }
 
-/// spawn → first response for both functions (`label`: a comparison build).
+/// spawn → first response for both functions (`label`: a comparison build),
+/// the API alternated run by run with bench-probe (spawn → first INSERT),
+/// whose median is every cold start's floor.
 async fn cold_rows(t: &TestDb, dir: &Path, label: Option<&str>, runs: usize) -> Vec<Row> {
     let env = base_env(&t.url);
-    let status_ev = status_request(&uuid::Uuid::new_v4().to_string());
     let one = queued_jobs_event(t, 1).await;
-    let api = cold_starts(&dir.join("upload-api"), &env, &status_ev, runs).await;
+    let (api_bin, probe_bin) = (dir.join("upload-api"), dir.join("bench-probe"));
+    let (api, probe) = cold_pair(&api_bin, &probe_bin, &env, init_request, runs).await;
     let events = cold_starts(&dir.join("upload-events"), &env, &one, runs).await;
-    match label {
-        None => vec![
-            row(
-                "cold start upload-api (spawn → first status response, incl. DB connect)",
-                api,
-                "≤ 40 ms",
-                "",
-            ),
-            row(
-                "cold start upload-events (spawn → first 1-record S3 event done)",
-                events,
-                "≤ 40 ms",
-                "",
-            ),
+    let (api_what, events_what) = match label {
+        None => (
+            "cold start upload-api (spawn → first /upload/init response: DB connect, INSERT, presign)"
+                .to_owned(),
+            "cold start upload-events (spawn → first 1-record S3 event done)".to_owned(),
+        ),
+        Some(l) => (
+            format!("cold start upload-api, {l} (to first /upload/init)"),
+            format!("cold start upload-events, {l}"),
+        ),
+    };
+    let mut rows = vec![
+        row(&api_what, api, COLD_TARGET, "").with_floor(probe.clone()),
+        row(&events_what, events, COLD_TARGET, "").with_floor(probe.clone()),
+    ];
+    if label.is_none() {
+        rows.push(
             row(
                 "cold start upload-events with the hand-off on (… incl. PutEvents to a local endpoint)",
                 cold_with_handoff(&dir.join("upload-events"), env, &one, runs).await,
-                "≤ 40 ms",
+                COLD_TARGET,
                 "",
-            ),
-        ],
-        Some(l) => vec![
-            row(
-                &format!("cold start upload-api, {l}"),
-                api,
-                "≤ 40 ms",
-                "comparison build",
-            ),
-            row(
-                &format!("cold start upload-events, {l}"),
-                events,
-                "≤ 40 ms",
-                "comparison build",
-            ),
-        ],
+            )
+            .with_floor(probe),
+        );
     }
+    rows
 }
 
 /// The events function's cold start with `HANDOFF_EVENT_BUS` set: the
@@ -200,14 +218,11 @@ async fn warm_api(
     penv: &[(String, String)],
     proxy: &CountingProxy,
     runs: &Runs,
+    floor: &Floor,
 ) -> (Vec<Row>, Warm) {
     let emu = Emulator::start().await;
     let mut api = spawn(&emu, api_bin, penv);
-    let r = invoke_ok(&emu, &init_request()).await;
-    let job_id = serde_json::from_str::<Value>(r["body"].as_str().unwrap()).unwrap()["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let job_id = job_id_of(&invoke_ok(&emu, &init_request()).await);
     let _ = invoke_ok(&emu, &status_request(&job_id)).await;
     let mut trips = Vec::new();
     for (what, ev) in [
@@ -223,17 +238,19 @@ async fn warm_api(
     let status = warm(&emu, (0..runs.warm).map(|_| status_request(&job_id))).await;
     let rows = vec![
         row(
-            "warm upload-api init (API Gateway v2 → 201)",
+            "warm upload-api init (API Gateway v2 → 201) vs probe INSERT",
             init,
-            "p50 ≤ 1.5 ms",
+            "≤ 1.3× probe",
             "",
-        ),
+        )
+        .with_floor(floor.insert.clone()),
         row(
-            "warm upload-api status (API Gateway v2 → 200)",
+            "warm upload-api status (API Gateway v2 → 200) vs probe SELECT",
             status,
-            "p50 ≤ 1 ms",
+            "≤ 1.2× probe",
             "",
-        ),
+        )
+        .with_floor(floor.select.clone()),
     ];
     let pid = api.id();
     let mut rss_100 = 0;
@@ -289,43 +306,42 @@ async fn warm_events(
     row(
         "warm upload-events, 100-record S3 event (100 jobs advanced)",
         lat,
-        "≤ 5 ms",
+        "≤ 3 ms",
         "",
     )
 }
 
 fn render(
-    rows: &[Row],
+    mut rows: Vec<Row>,
     w: &Warm,
+    floor: &Floor,
     runs: &Runs,
-    bin_dir: &Path,
-    api_bin: &Path,
-    events_bin: &Path,
+    args: &Args,
+    jitter: Option<String>,
 ) -> String {
-    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let mb = |kb: u64| kb as f64 / 1024.0;
-    let mut md = String::new();
-    md.push_str("| measurement | median | p99 | target | note |\n|---|---|---|---|---|\n");
-    for r in rows {
-        md.push_str(&format!(
-            "| {} | {} | {} | {} | {} |\n",
-            r.what, r.median, r.p99, r.target, r.note
-        ));
+    rows.extend(footprint::memory_rows(&footprint::Memory {
+        invocations: runs.rss_invocations,
+        api_hwm_kb: w.hwm,
+        api_rss_100_kb: w.rss_100,
+        api_rss_end_kb: w.rss_end,
+        probe_hwm_kb: floor.hwm_kb,
+        events_hwm_kb: w.events_hwm,
+        event_batches: runs.batches,
+    }));
+    rows.extend(footprint::size_rows(&args.bin_dir, &args.lambda_dir));
+    targets::add_missing(&mut rows);
+    let mut md = targets::table(&rows);
+    md.push_str(&format!(
+        "\nDatabase round trips per invocation (counted on the wire, ReadyForQuery messages): {}; {}. Targets: init 1, status 1, list 1, event batch 1.\n",
+        w.trips.join(", "),
+        floor.trips
+    ));
+    md.push_str(&format!(
+        "\nThe floor is `bench-probe` (tools/bench/probe), built with the functions: one `query_typed` INSERT per POST, one SELECT per GET, through the same pool and `Config`; no S3, no JWT, no logging. Binaries measured: {}.\n",
+        args.bin_dir.display()
+    ));
+    if let Some(line) = jitter {
+        md.push_str(&format!("\n{line}\n"));
     }
-    md.push_str(&format!(
-        "\nDatabase round trips per invocation (counted on the wire, ReadyForQuery messages): {}. Targets: init 1, status 1, list 1, event batch 1.\n",
-        w.trips.join(", ")
-    ));
-    let n = runs.rss_invocations;
-    md.push_str(&format!(
-        "\nupload-api peak RSS over {n} invocations (VmHWM): {:.1} MB; RSS after 100: {:.1} MB, after {n}: {:.1} MB (target ≤ 30 MB, no growth). upload-events peak RSS: {:.1} MB.\n",
-        mb(w.hwm), mb(w.rss_100), mb(w.rss_end), mb(w.events_hwm)
-    ));
-    md.push_str(&format!(
-        "\nBinaries measured ({}): upload-api {:.2} MB, upload-events {:.2} MB (target ≤ 8 MB).\n",
-        bin_dir.display(),
-        size(api_bin) as f64 / 1e6,
-        size(events_bin) as f64 / 1e6
-    ));
     md
 }

@@ -11,6 +11,60 @@ pub struct Row {
     pub p99: String,
     pub target: String,
     pub note: String,
+    /// Our median in the target's unit (`unit`), for `met?`; `None`: not
+    /// measured (`note` says why).
+    pub value: Option<f64>,
+    pub unit: Unit,
+    /// The floor's (bench-probe's) median, in `unit`.
+    pub floor: Option<f64>,
+    /// A part of the target the median cannot show ("flat"): met, and why not.
+    pub check: Option<(bool, String)>,
+    /// Measured, but not comparable with the target (why).
+    pub not_judged: Option<String>,
+}
+
+/// What `value` and `floor` are in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Unit {
+    Ms,
+    Mb,
+}
+
+impl Row {
+    /// The median of `floor` as this row's floor (bench-probe's figure).
+    pub fn with_floor(mut self, mut floor: Vec<f64>) -> Row {
+        if !floor.is_empty() {
+            self.floor = Some(pct(&mut floor, 0.5));
+        }
+        self
+    }
+
+    /// A target this run could not measure, and why: shown, never dropped.
+    pub fn not_measured(what: &str, target: &str, why: &str) -> Row {
+        Row {
+            what: what.to_owned(),
+            median: "—".into(),
+            p99: "—".into(),
+            target: target.to_owned(),
+            note: why.to_owned(),
+            value: None,
+            unit: Unit::Ms,
+            floor: None,
+            check: None,
+            not_judged: None,
+        }
+    }
+
+    /// A size or memory figure in MB (one number: no p99).
+    pub fn mb(what: &str, mb: f64, target: &str, note: &str) -> Row {
+        Row {
+            median: format!("{mb:.2} MB"),
+            value: Some(mb),
+            unit: Unit::Mb,
+            note: note.to_owned(),
+            ..Row::not_measured(what, target, "")
+        }
+    }
 }
 
 pub fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -30,12 +84,13 @@ pub fn ms(v: f64) -> String {
 }
 
 pub fn row(what: &str, mut v: Vec<f64>, target: &str, note: &str) -> Row {
+    let median = pct(&mut v, 0.5);
     Row {
-        what: what.to_owned(),
-        median: ms(pct(&mut v, 0.5)),
+        median: ms(median),
         p99: ms(pct(&mut v, 0.99)),
-        target: target.to_owned(),
         note: note.to_owned(),
+        value: Some(median),
+        ..Row::not_measured(what, target, "")
     }
 }
 
