@@ -126,6 +126,23 @@ pub struct JobDetails {
 /// Each object finds its job by primary key (the id in the key) and must
 /// match the job's tenant and key too. Per key, the batch's newest object
 /// (highest sequencer; S3 compares them as zero-left-padded hex) decides.
+///
+/// Three steps, one round trip, two primary-key lookups per object:
+/// `decided` reads each key's job as the statement's snapshot sees it and
+/// picks what to do with it; `moved`, ONE update, does it, re-checking the
+/// action's condition on the row it locks (a job another statement moved
+/// meanwhile is left alone and reported `Concurrent`); the final select
+/// answers every input object in order from the snapshot and what moved.
+/// The actions:
+/// * `advance`: a queued job → processing (or failed, when the object is
+///   refused), recording the object's identity;
+/// * `replace`: a processing job whose recorded object is replaced by a
+///   different, newer one (no sequencer on either side counts as newer: HEAD
+///   sees the current object) is stopped: the bytes it advanced with are gone;
+/// * `sequence`: a job that advanced through a HEAD (`POST /upload/complete`,
+///   the reaper) learns its object's sequencer from the event of that same
+///   object, so a later late event of an older object can be told apart from
+///   a newer one.
 const ADVANCE_BATCH: &str = "
 WITH input AS (
     SELECT t.id, t.tenant_id, t.file_key, t.size, t.etag, t.sequencer, t.ord,
@@ -133,96 +150,106 @@ WITH input AS (
     FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $6::text[], $7::text[])
          WITH ORDINALITY AS t(id, tenant_id, file_key, size, etag, sequencer, ord)
 ),
-firsts AS (
-    SELECT DISTINCT ON (id, tenant_id, file_key)
-           id, tenant_id, file_key, size, etag, sequencer, seq_order, ord
-    FROM input
-    ORDER BY id, tenant_id, file_key, seq_order DESC NULLS LAST, ord
-),
 decided AS (
-    SELECT j.id, f.ord, f.size, f.etag, f.sequencer, j.file_size AS declared,
+    SELECT f.id, f.tenant_id, f.file_key, f.ord, f.size, f.etag, f.sequencer, f.seq_order,
+           j.id AS job_id, j.tenant_id AS job_tenant, j.trace_id, j.interaction_id,
+           j.status::text AS seen_status, j.job_type::text AS job_type,
+           j.file_name, j.mime_type, j.account_id, j.file_size AS declared,
+           j.object_etag AS cur_etag, j.object_size AS cur_size,
+           CASE
+               WHEN j.status::text = 'queued' THEN 'advance'
+               WHEN j.status::text = 'processing'
+                    AND f.etag IS NOT NULL AND j.object_etag IS NOT NULL
+                    AND (f.etag <> j.object_etag OR f.size <> j.object_size)
+                    AND (f.sequencer IS NULL OR j.object_sequencer IS NULL
+                         OR f.seq_order > lpad(upper(j.object_sequencer), 64, '0') COLLATE \"C\")
+                   THEN 'replace'
+               WHEN j.status::text <> 'queued'
+                    AND j.object_sequencer IS NULL AND f.sequencer IS NOT NULL
+                    AND j.object_etag = f.etag AND j.object_size = f.size
+                   THEN 'sequence'
+           END AS action,
            CASE
                WHEN f.size IS NULL THEN NULL
                WHEN f.size = 0 THEN 'EMPTY_UPLOAD'
                WHEN f.size > $5 THEN 'FILE_TOO_LARGE'
                WHEN j.file_size IS NOT NULL AND f.size <> j.file_size THEN 'SIZE_MISMATCH'
            END AS reject_code
-    FROM firsts f
-    JOIN upload_jobs j ON j.id = f.id
+    FROM (
+        SELECT DISTINCT ON (id, tenant_id, file_key) *
+        FROM input
+        ORDER BY id, tenant_id, file_key, seq_order DESC NULLS LAST, ord
+    ) f
     -- Only the primary key may drive the plan: written this way tenant, key
     -- and status are filters no other index can serve, so the plan stays on
     -- the primary key even before the table has statistics.
-    WHERE j.tenant_id IS NOT DISTINCT FROM f.tenant_id
-      AND j.file_key IS NOT DISTINCT FROM f.file_key
-      AND j.status::text = 'queued'
+    LEFT JOIN upload_jobs j ON j.id = f.id
+        AND j.tenant_id IS NOT DISTINCT FROM f.tenant_id
+        AND j.file_key IS NOT DISTINCT FROM f.file_key
 ),
 moved AS (
     UPDATE upload_jobs j SET
-        status = (CASE WHEN d.reject_code IS NULL THEN 'processing' ELSE 'failed' END)::jobstatus,
-        started_at = CASE WHEN d.reject_code IS NULL THEN now() ELSE j.started_at END,
-        completed_at = CASE WHEN d.reject_code IS NULL THEN j.completed_at ELSE now() END,
-        error_code = d.reject_code,
-        error_message = CASE d.reject_code
-            WHEN 'EMPTY_UPLOAD' THEN 'The uploaded file is empty (0 bytes).'
-            WHEN 'FILE_TOO_LARGE' THEN format('The uploaded file is %s bytes, more than the %s-byte limit.', d.size, $5)
-            WHEN 'SIZE_MISMATCH' THEN format('The uploaded file is %s bytes, but %s bytes were declared at init.', d.size, d.declared)
+        status = CASE
+            WHEN d.action = 'advance' AND d.reject_code IS NULL THEN 'processing'::jobstatus
+            WHEN d.action = 'sequence' THEN j.status
+            ELSE 'failed'::jobstatus
         END,
-        object_etag = d.etag, object_size = d.size, object_sequencer = d.sequencer,
-        updated_at = now()
+        started_at = CASE WHEN d.action = 'advance' AND d.reject_code IS NULL
+                          THEN now() ELSE j.started_at END,
+        completed_at = CASE WHEN d.action = 'replace'
+                                 OR (d.action = 'advance' AND d.reject_code IS NOT NULL)
+                            THEN now() ELSE j.completed_at END,
+        error_code = CASE d.action WHEN 'advance' THEN d.reject_code
+                                   WHEN 'replace' THEN 'OBJECT_REPLACED'
+                                   ELSE j.error_code END,
+        error_message = CASE d.action
+            WHEN 'advance' THEN CASE d.reject_code
+                WHEN 'EMPTY_UPLOAD' THEN 'The uploaded file is empty (0 bytes).'
+                WHEN 'FILE_TOO_LARGE' THEN format('The uploaded file is %s bytes, more than the %s-byte limit.', d.size, $5)
+                WHEN 'SIZE_MISMATCH' THEN format('The uploaded file is %s bytes, but %s bytes were declared at init.', d.size, d.declared)
+            END
+            WHEN 'replace' THEN 'A different file was uploaded under this job''s key after processing started.'
+            ELSE j.error_message
+        END,
+        object_etag = CASE WHEN d.action = 'advance' THEN d.etag ELSE j.object_etag END,
+        object_size = CASE WHEN d.action = 'advance' THEN d.size ELSE j.object_size END,
+        object_sequencer = CASE WHEN d.action = 'replace' THEN j.object_sequencer
+                                ELSE d.sequencer END,
+        updated_at = CASE WHEN d.action = 'sequence' THEN j.updated_at ELSE now() END
     FROM decided d
-    WHERE j.id = d.id AND j.status::text = 'queued'
-    RETURNING j.id, d.ord, j.status::text AS status, j.error_code
-),
--- A processing job whose recorded object is replaced by a different, newer
--- one (no sequencer on either side counts as newer: HEAD sees the current
--- object) is stopped: the bytes it advanced with are gone.
-replaced AS (
-    UPDATE upload_jobs j SET
-        status = 'failed', updated_at = now(), completed_at = now(),
-        error_code = 'OBJECT_REPLACED',
-        error_message = 'A different file was uploaded under this job''s key after processing started.'
-    FROM firsts f
-    WHERE j.id = f.id
-      AND j.tenant_id IS NOT DISTINCT FROM f.tenant_id
-      AND j.file_key IS NOT DISTINCT FROM f.file_key
-      AND j.status::text = 'processing'
-      AND f.etag IS NOT NULL AND j.object_etag IS NOT NULL
-      AND (f.etag <> j.object_etag OR f.size <> j.object_size)
-      AND (f.sequencer IS NULL OR j.object_sequencer IS NULL
-           OR f.seq_order > lpad(upper(j.object_sequencer), 64, '0') COLLATE \"C\")
-    RETURNING j.id, f.ord
-),
--- A job that advanced through a HEAD (POST /upload/complete, the reaper)
--- learns its object's sequencer from the event of that same object, so a
--- later late event of an older object can be told apart from a newer one.
-sequenced AS (
-    UPDATE upload_jobs j SET object_sequencer = f.sequencer
-    FROM firsts f
-    WHERE j.id = f.id
-      AND j.tenant_id IS NOT DISTINCT FROM f.tenant_id
-      AND j.file_key IS NOT DISTINCT FROM f.file_key
-      AND j.status::text <> 'queued'
-      AND j.object_sequencer IS NULL AND f.sequencer IS NOT NULL
-      AND j.object_etag = f.etag AND j.object_size = f.size
-    RETURNING j.id
+    WHERE j.id = d.job_id
+      AND CASE d.action
+          WHEN 'advance' THEN j.status::text = 'queued'
+          WHEN 'replace' THEN j.status::text = 'processing'
+               AND j.object_etag IS NOT DISTINCT FROM d.cur_etag
+               AND j.object_size IS NOT DISTINCT FROM d.cur_size
+          WHEN 'sequence' THEN j.status::text <> 'queued' AND j.object_sequencer IS NULL
+               AND j.object_etag = d.etag AND j.object_size = d.size
+          ELSE false
+      END
+    RETURNING d.ord, d.action, j.status::text AS status, j.error_code
 )
 SELECT i.ord,
-       cur.id AS job_id, cur.tenant_id, cur.trace_id, cur.interaction_id,
-       cur.status::text AS seen_status, cur.job_type::text AS job_type,
-       cur.file_name, cur.mime_type, cur.account_id,
-       (cur.object_etag IS NOT NULL) AS object_recorded,
-       m.status AS new_status, m.error_code AS new_error_code,
-       (i.ord <> f.ord) AS dup_in_batch,
-       (r.id IS NOT NULL) AS replaced,
-       COALESCE(cur.object_etag IS NOT NULL AND i.etag IS NOT NULL
-                AND (i.etag <> cur.object_etag OR i.size <> cur.object_size), false) AS other_object
+       d.job_id, d.job_tenant AS tenant_id, d.trace_id, d.interaction_id,
+       d.seen_status, d.job_type, d.file_name, d.mime_type, d.account_id,
+       (d.cur_etag IS NOT NULL) AS object_recorded,
+       CASE WHEN m.action = 'advance' THEN m.status END AS new_status,
+       CASE WHEN m.action = 'advance' THEN m.error_code END AS new_error_code,
+       (i.ord <> d.ord) AS dup_in_batch,
+       COALESCE(m.action = 'replace', false) AS replaced,
+       COALESCE(d.cur_etag IS NOT NULL AND i.etag IS NOT NULL
+                AND (i.etag <> d.cur_etag OR i.size <> d.cur_size), false) AS other_object
 FROM input i
-JOIN firsts f ON f.id = i.id AND f.tenant_id = i.tenant_id AND f.file_key = i.file_key
-LEFT JOIN upload_jobs cur ON cur.id = i.id
-    AND cur.tenant_id IS NOT DISTINCT FROM i.tenant_id AND cur.file_key IS NOT DISTINCT FROM i.file_key
+JOIN decided d ON d.id = i.id AND d.tenant_id = i.tenant_id AND d.file_key = i.file_key
 LEFT JOIN moved m ON m.ord = i.ord
-LEFT JOIN replaced r ON r.ord = i.ord
 ORDER BY i.ord";
+
+/// The batch's statement, for plan checks (tests, benchmarks). Its
+/// parameters: ids, tenants, keys, sizes (arrays of one element per
+/// object), the size limit, ETags and sequencers (arrays).
+pub fn advance_batch_statement() -> &'static str {
+    ADVANCE_BATCH
+}
 
 /// Advances every `queued` job named by `objects` to `processing` (or fails
 /// it when the object is empty, too large or not the declared size),

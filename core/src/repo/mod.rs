@@ -15,7 +15,10 @@ mod reaper;
 mod sign;
 mod transition;
 
-pub use advance::{AdvanceOutcome, AdvanceResult, JobDetails, UploadedObject, advance_batch};
+pub use advance::{
+    AdvanceOutcome, AdvanceResult, JobDetails, UploadedObject, advance_batch,
+    advance_batch_statement,
+};
 pub use handoff::{mark_handed_off, pending_handoffs};
 pub use jobs::{
     Created, InitColumns, NewJob, PageCursor, create_queued_job, create_queued_job_with,
