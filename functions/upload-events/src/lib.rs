@@ -27,7 +27,10 @@ mod payload;
 mod reaper;
 
 pub use object_created::{ObjectCreated, decode_s3_key};
-pub use payload::{Payload, S3Notification, S3TestEvent, ScheduledEvent, SqsBatch, Unrecognized};
+pub use payload::{
+    Payload, S3Bucket, S3Entity, S3Notification, S3Object, S3Record, S3TestEvent, ScheduledEvent,
+    SqsBatch, Unrecognized,
+};
 
 pub struct EventsState {
     pub config: Config,

@@ -2,11 +2,10 @@
 //! it to the database batch, its outcome's log line and, when an SQS message
 //! carried it, `batchItemFailures`.
 
-use aws_lambda_events::event::s3::S3EventRecord;
 use upload_core::FileKey;
 use upload_core::repo::UploadedObject;
 
-use crate::payload::S3Notification;
+use crate::payload::{S3Notification, S3Record};
 
 /// An object S3 reported created under a key of the upload layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +54,7 @@ pub fn decode_s3_key(raw: &str) -> Option<String> {
 
 /// The object an ObjectCreated record for `bucket` names; `None` (logged)
 /// for any other record.
-fn uploaded_object(record: S3EventRecord, bucket: &str) -> Option<UploadedObject> {
+fn uploaded_object(record: S3Record, bucket: &str) -> Option<UploadedObject> {
     let name = record.event_name.as_deref().unwrap_or("");
     if !name.starts_with("ObjectCreated:") {
         tracing::info!(

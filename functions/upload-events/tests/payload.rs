@@ -105,7 +105,7 @@ fn records_belong_to_s3_or_sqs_by_the_first_records_source() {
     let n = s3(json!({"Records": ["x", []]}));
     assert_eq!(
         n.records[0].as_ref().unwrap_err(),
-        "invalid type: string \"x\", expected struct S3EventRecord"
+        "invalid type: string \"x\", expected struct S3Record"
     );
     // Another source: unrecognized, whatever else the payload says.
     for other in [
@@ -157,15 +157,18 @@ fn anything_else_is_unrecognized_with_its_top_level_keys() {
 #[test]
 fn a_record_that_does_not_parse_spoils_nothing() {
     let (a, b) = (key(1), key(2));
-    let mut no_time = created(&a, 5);
-    no_time.as_object_mut().unwrap().remove("eventTime");
-    let n = s3(json!({"Records": [no_time.clone(), created(&a, 5), 17, created(&b, 6)]}));
+    let mut no_s3 = created(&a, 5);
+    no_s3.as_object_mut().unwrap().remove("s3");
+    let mut text_size = created(&b, 5);
+    text_size["s3"]["object"]["size"] = json!("5");
+    let n = s3(json!({"Records": [no_s3.clone(), created(&a, 5), 17, text_size, created(&b, 6)]}));
     let errors: Vec<&String> = n.records.iter().filter_map(|r| r.as_ref().err()).collect();
     assert_eq!(
         errors,
         [
-            "missing field `eventTime`",
-            "invalid type: integer `17`, expected struct S3EventRecord"
+            "missing field `s3`",
+            "invalid type: integer `17`, expected struct S3Record",
+            "invalid type: string \"5\", expected i64"
         ]
     );
     let objects = n.objects_created(BUCKET, None);
@@ -175,7 +178,7 @@ fn a_record_that_does_not_parse_spoils_nothing() {
         (a.as_str(), b.as_str())
     );
     // The first record too.
-    assert_eq!(s3(json!({"Records": [no_time]})).records.len(), 1);
+    assert_eq!(s3(json!({"Records": [no_s3]})).records.len(), 1);
 
     let batch = payload(json!({"Records": [
         {"eventSource": "aws:sqs", "messageId": 5},

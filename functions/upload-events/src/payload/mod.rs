@@ -21,11 +21,14 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use aws_lambda_events::event::s3::S3EventRecord;
 use aws_lambda_events::event::sqs::SqsMessage;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+
+mod record;
+
+pub use record::{S3Bucket, S3Entity, S3Object, S3Record};
 
 /// Every payload the function can be invoked with.
 ///
@@ -52,12 +55,13 @@ pub enum Payload {
 }
 
 /// An S3 event notification: `aws_lambda_events`' `S3Event`, except that one
-/// record that does not parse does not fail the others.
+/// record that does not parse does not fail the others, and that each record
+/// is read only for what the function uses ([`S3Record`]).
 #[derive(Debug, Clone, Deserialize)]
 pub struct S3Notification {
     /// The records in order; `Err` says why a record does not parse.
     #[serde(rename = "Records", deserialize_with = "s3_records")]
-    pub records: Vec<Result<S3EventRecord, String>>,
+    pub records: Vec<Result<S3Record, String>>,
 }
 
 /// An SQS batch: `aws_lambda_events`' `SqsEvent`, except that one message
@@ -146,9 +150,7 @@ fn not_an_array<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
     }
 }
 
-fn s3_records<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Vec<Result<S3EventRecord, String>>, D::Error> {
+fn s3_records<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Result<S3Record, String>>, D::Error> {
     d.deserialize_seq(RecordsVisitor(Origin::S3, PhantomData))
 }
 
