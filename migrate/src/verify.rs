@@ -22,6 +22,12 @@ const EXPECTED_INDEXES: &[(&str, bool, &[&str])] = &[
         true,
         &["tenant_id", "file_key"],
     ),
+    // Migration 005: the listing's order (`upload_core::repo::list_jobs`).
+    (
+        "ix_upload_jobs_tenant_status_created",
+        false,
+        &["tenant_id", "status", "created_at", "id"],
+    ),
 ];
 
 const TABLE: &str = "SELECT tablename::text FROM pg_tables

@@ -20,6 +20,7 @@ async fn applies_to_an_empty_database_and_again_is_a_no_op() {
         "002_python_service_columns",
         "003_object_identity",
         "004_handoff",
+        "005_list_jobs_index",
     ] {
         assert!(out.contains(&format!("applied {name}")), "{out}");
     }
@@ -38,6 +39,7 @@ async fn applies_to_an_empty_database_and_again_is_a_no_op() {
     assert_eq!(code, 0);
     assert!(out.contains("001_create_upload_jobs  applied"), "{out}");
     assert!(out.contains("004_handoff  applied"), "{out}");
+    assert!(out.contains("005_list_jobs_index  applied"), "{out}");
 
     // The files themselves are re-runnable, outside the tool too.
     let c = t.client().await;
@@ -46,6 +48,7 @@ async fn applies_to_an_empty_database_and_again_is_a_no_op() {
         "002_python_service_columns.sql",
         "003_object_identity.sql",
         "004_handoff.sql",
+        "005_list_jobs_index.sql",
     ] {
         let sql = std::fs::read_to_string(migrations_dir().join(f)).unwrap();
         c.batch_execute(&sql).await.unwrap();
@@ -56,7 +59,7 @@ async fn applies_to_an_empty_database_and_again_is_a_no_op() {
         .unwrap()
         .get(0);
     assert_eq!(
-        n, 4,
+        n, 5,
         "re-running the files outside the tool records nothing"
     );
 }
@@ -150,6 +153,20 @@ async fn applies_over_the_hand_made_production_schema() {
             .map(|r| r.get::<_, String>(0))
             .collect::<Vec<_>>()
     };
+    let index_exists = async || {
+        c.query_one(
+            "SELECT to_regclass('ix_upload_jobs_tenant_status_created') IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, bool>(0)
+    };
+    assert!(index_exists().await);
+    let (code, out, err) = run(&mut migrate_cmd(&t, &["down"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("reverted 005_list_jobs_index"), "{out}");
+    assert!(!index_exists().await);
     let (code, out, err) = run(&mut migrate_cmd(&t, &["down"]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("reverted 004_handoff"), "{out}");
@@ -242,7 +259,8 @@ async fn two_concurrent_ups_apply_each_migration_once() {
     // Several migrations make the race window wide.
     let dir = std::env::temp_dir().join(format!("mig-{}", Uuid::new_v4().simple()));
     copy_migrations(&dir);
-    for v in 5..=9 {
+    // Versions far above the project's own, whatever it adds later.
+    for v in 901..=905 {
         std::fs::write(
             dir.join(format!("{v:03}_slow_{v}.sql")),
             format!("SELECT pg_sleep(0.05); CREATE TABLE extra_{v} (id int);"),
@@ -268,7 +286,8 @@ async fn two_concurrent_ups_apply_each_migration_once() {
         )
         .await
         .unwrap();
-    assert_eq!(rows.len(), 9);
+    let ours = migrate::load_dir(&migrations_dir()).unwrap().len();
+    assert_eq!(rows.len(), ours + 5);
     for r in rows {
         assert_eq!(r.get::<_, i64>(1), 1);
     }
@@ -289,7 +308,7 @@ async fn a_changed_applied_migration_is_refused() {
     let mut sql = std::fs::read_to_string(&f).unwrap();
     sql.push_str("\n-- edited after the fact\n");
     std::fs::write(&f, sql).unwrap();
-    std::fs::write(dir.join("009_more.sql"), "CREATE TABLE more (id int);").unwrap();
+    std::fs::write(dir.join("999_more.sql"), "CREATE TABLE more (id int);").unwrap();
 
     let (code, _, err) = run(&mut up);
     assert_eq!(code, 4, "{err}");
@@ -319,7 +338,7 @@ async fn a_changed_applied_migration_is_refused() {
     let (code, out, _) = run(&mut status);
     assert_eq!(code, 4);
     assert!(out.contains("CHANGED"), "{out}");
-    assert!(out.contains("009_more  pending"), "{out}");
+    assert!(out.contains("999_more  pending"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -348,12 +367,16 @@ async fn library_up_reports_and_status_lists() {
                 version: 4,
                 name: "handoff".into()
             },
+            UpOutcome::Applied {
+                version: 5,
+                name: "list_jobs_index".into()
+            },
         ]
     );
     assert!(migrate::up(&c, &ms).await.unwrap().is_empty());
     let st = migrate::status(&c, &ms).await.unwrap();
     assert!(
-        matches!(&st[..], [StatusLine::Applied(a), StatusLine::Applied(_), StatusLine::Applied(_), StatusLine::Applied(d)] if a.version == 1 && d.version == 4)
+        matches!(&st[..], [StatusLine::Applied(a), StatusLine::Applied(_), StatusLine::Applied(_), StatusLine::Applied(_), StatusLine::Applied(e)] if a.version == 1 && e.version == 5)
     );
     assert!(migrate::verify(&c).await.unwrap().is_empty());
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{decode, job_from_row};
 use crate::db::{Db, DbError};
-use crate::domain::{FileKey, JobId, JobStatus, JobType, TenantId, UploadJob};
+use crate::domain::{FileKey, JobId, JobType, TenantId, UploadJob};
 use crate::schema::job_select_list;
 
 /// A job about to be inserted as `queued`.
@@ -215,67 +215,4 @@ pub async fn get_job(db: &Db, tenant: TenantId, id: JobId) -> Result<Option<Uplo
         .await?
         .map(|r| job_from_row(&r))
         .transpose()
-}
-
-/// Position after which the next page starts: the last row's (created_at, id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageCursor {
-    pub created_at: DateTime<Utc>,
-    pub id: JobId,
-}
-
-static LIST_JOBS: LazyLock<String> = LazyLock::new(|| {
-    [
-        "SELECT ",
-        job_select_list(),
-        " FROM upload_jobs
-    WHERE tenant_id = $1
-      AND ($2::text IS NULL OR status = $2::text::jobstatus)
-      AND ($3::timestamptz IS NULL OR (created_at, id) < ($3::timestamptz, $4::uuid))
-    ORDER BY created_at DESC, id DESC
-    LIMIT $5",
-    ]
-    .concat()
-});
-
-/// A page of a tenant's jobs, newest first, keyset-paginated on
-/// (created_at, id). Returns the page and the cursor of the next one.
-pub async fn list_jobs(
-    db: &Db,
-    tenant: TenantId,
-    status: Option<JobStatus>,
-    limit: u32,
-    after: Option<PageCursor>,
-) -> Result<(Vec<UploadJob>, Option<PageCursor>), DbError> {
-    let status = status.map(|s| s.as_str());
-    let after_ts = after.map(|c| c.created_at);
-    let after_id = after.map(|c| c.id.0);
-    // One row more than asked tells whether there is a next page.
-    let fetch = i64::from(limit) + 1;
-    let rows = db
-        .query(
-            &LIST_JOBS,
-            &[
-                (&tenant.0, Type::UUID),
-                (&status, Type::TEXT),
-                (&after_ts, Type::TIMESTAMPTZ),
-                (&after_id, Type::UUID),
-                (&fetch, Type::INT8),
-            ],
-        )
-        .await?;
-    let mut jobs = rows
-        .iter()
-        .map(job_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let next = if jobs.len() > limit as usize {
-        jobs.truncate(limit as usize);
-        jobs.last().map(|j| PageCursor {
-            created_at: j.created_at,
-            id: j.id,
-        })
-    } else {
-        None
-    };
-    Ok((jobs, next))
 }

@@ -11,6 +11,7 @@ use crate::domain::{JobId, TenantId, UploadJob};
 mod advance;
 mod handoff;
 mod jobs;
+mod listing;
 mod reaper;
 mod sign;
 mod transition;
@@ -21,9 +22,10 @@ pub use advance::{
 };
 pub use handoff::{mark_handed_off, pending_handoffs};
 pub use jobs::{
-    Created, InitColumns, NewJob, PageCursor, create_queued_job, create_queued_job_with,
-    extend_upload_window, get_job, list_jobs,
+    Created, InitColumns, NewJob, create_queued_job, create_queued_job_with, extend_upload_window,
+    get_job,
 };
+pub use listing::{PageCursor, list_jobs, list_jobs_statement};
 pub use reaper::{
     StaleQueued, UploadWindow, claim_stale_queued, expire_queued, timeout_processing,
 };
