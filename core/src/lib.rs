@@ -5,6 +5,8 @@
 //! The migration tool (`upload-migrate`) and the test kit (`upload-testkit`)
 //! are crates of their own: a Lambda links exactly what it runs.
 
+#[cfg(feature = "s3")]
+pub mod aws;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -15,24 +15,17 @@ use crate::objects::{
 /// Checksums are only computed when an operation requires them: otherwise the
 /// SDK would sign a CRC32 of the empty body into presigned PUT URLs, and every
 /// browser upload would fail its checksum.
-pub async fn client(config: &Config) -> aws_sdk_s3::Client {
-    client_from_sdk_config(config, &sdk_config(config).await)
+pub fn client(config: &Config) -> aws_sdk_s3::Client {
+    client_from_sdk_config(config, &sdk_config(config))
 }
 
-/// The AWS settings from the environment (credentials as Lambda provides
-/// them), for the configured region.
-pub async fn sdk_config(config: &Config) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(config.aws_region.clone()))
-        .load()
-        .await
-}
+pub use crate::aws::sdk_config;
 
 /// As [`client`], from an already loaded SDK config (tests pass static
 /// credentials).
 pub fn client_from_sdk_config(
     config: &Config,
-    shared: &aws_config::SdkConfig,
+    shared: &aws_types::SdkConfig,
 ) -> aws_sdk_s3::Client {
     let mut b = aws_sdk_s3::config::Builder::from(shared)
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)

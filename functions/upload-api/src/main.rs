@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env_or_exit();
     let db = Db::new(config.db_settings("upload-api"));
     // Credentials from the environment, as Lambda provides them.
-    let sdk = s3::sdk_config(&config).await;
+    let sdk = s3::sdk_config(&config);
     let client = s3::client_from_sdk_config(&config, &sdk);
     let objects = Arc::new(S3Objects {
         client: client.clone(),

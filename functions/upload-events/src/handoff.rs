@@ -36,7 +36,7 @@ pub struct EventBridge {
 impl EventBridge {
     /// The client from the functions' shared AWS settings; `endpoint_url`
     /// (tests, the local stack) replaces EventBridge's.
-    pub fn new(sdk: &aws_config::SdkConfig, bus: &str, endpoint_url: Option<&str>) -> Self {
+    pub fn new(sdk: &aws_types::SdkConfig, bus: &str, endpoint_url: Option<&str>) -> Self {
         let mut b = aws_sdk_eventbridge::config::Builder::from(sdk);
         if let Some(url) = endpoint_url {
             b = b.endpoint_url(url);

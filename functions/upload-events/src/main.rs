@@ -15,15 +15,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init_json();
     let config = Config::from_env_or_exit();
     let db = Db::new(config.db_settings("upload-events"));
-    let sdk = upload_core::s3::sdk_config(&config).await;
+    let sdk = upload_core::s3::sdk_config(&config);
     let client = upload_core::s3::client_from_sdk_config(&config, &sdk);
     let objects = Arc::new(S3Objects {
         client,
         bucket: config.upload_bucket.clone(),
     });
-    // AWS_ENDPOINT_URL_EVENTBRIDGE, read by the SDK, points it elsewhere.
+    // AWS_ENDPOINT_URL_EVENTBRIDGE points the hand-off at another endpoint.
+    let endpoint = std::env::var(upload_core::aws::EVENTBRIDGE_ENDPOINT_VAR).ok();
     let handoff = config.handoff_event_bus.as_deref().map(|bus| {
-        Arc::new(EventBridge::new(&sdk, bus, None)) as Arc<dyn upload_events::handoff::Publish>
+        Arc::new(EventBridge::new(&sdk, bus, endpoint.as_deref()))
+            as Arc<dyn upload_events::handoff::Publish>
     });
     let warm = db.clone();
     tokio::spawn(async move { warm.warm_up().await });
