@@ -69,8 +69,7 @@ impl Created {
 
 static INSERT_JOB: LazyLock<String> = LazyLock::new(|| {
     [
-        "WITH ins AS (
-        INSERT INTO upload_jobs (id, tenant_id, user_id, job_type, status, file_key, file_name,
+        "INSERT INTO upload_jobs (id, tenant_id, user_id, job_type, status, file_key, file_name,
                                  mime_type, file_size, interaction_id, trace_id, account_id,
                                  metadata_json, ",
         INIT_COLUMNS,
@@ -82,22 +81,23 @@ static INSERT_JOB: LazyLock<String> = LazyLock::new(|| {
         job_select_list(),
         ", ",
         INIT_COLUMNS,
-        ", true AS inserted
-    )
-    SELECT * FROM ins
-    UNION ALL
-    SELECT ",
+    ]
+    .concat()
+});
+
+static GET_STORED_JOB: LazyLock<String> = LazyLock::new(|| {
+    [
+        "SELECT ",
         job_select_list(),
         ", ",
         INIT_COLUMNS,
-        ", false AS inserted FROM upload_jobs
-    WHERE id = $1 AND tenant_id = $2 AND NOT EXISTS (SELECT 1 FROM ins)",
+        " FROM upload_jobs WHERE id = $1 AND tenant_id = $2",
     ]
     .concat()
 });
 
 /// Inserts a `queued` job, or returns the existing row with the same id (and
-/// tenant). One statement; the primary key makes concurrent repeats safe.
+/// tenant). The primary key makes concurrent repeats safe.
 /// The [`InitColumns`] stay NULL; see [`create_queued_job_with`].
 pub async fn create_queued_job(db: &Db, job: &NewJob) -> Result<Created, DbError> {
     create_queued_job_with(db, job, &InitColumns::default())
@@ -107,10 +107,15 @@ pub async fn create_queued_job(db: &Db, job: &NewJob) -> Result<Created, DbError
 
 /// Inserts a `queued` job with its [`InitColumns`], or returns the existing
 /// row with the same id (and tenant), each with what the row stores in those
-/// columns. One statement; the primary key makes concurrent repeats safe.
-/// Only when a concurrent insert of the same id commits between this
-/// statement's snapshot and its conflict check does the statement see
-/// neither row; it is then run once more (the only case with two round trips).
+/// columns. A new job is ONE statement (`INSERT … ON CONFLICT DO NOTHING
+/// RETURNING`); only a repeat of an existing id (an idempotent retry) takes
+/// a second one, which reads the stored row. The second statement's
+/// snapshot follows the first's conflict, so a concurrent insert of the
+/// same id that won is always seen there.
+///
+/// (One statement for both cases, the insert in a CTE with a `UNION ALL`
+/// read of the existing row, cost every new job about 0.26 ms more on the
+/// server than the plain insert: measured with pgbench, `-M extended`.)
 pub async fn create_queued_job_with(
     db: &Db,
     job: &NewJob,
@@ -118,47 +123,53 @@ pub async fn create_queued_job_with(
 ) -> Result<(Created, InitColumns), DbError> {
     let job_type = job.job_type.as_str();
     let key = job.file_key.as_str();
-    for _ in 0..2 {
-        let row = db
-            .query_opt(
-                &INSERT_JOB,
-                &[
-                    (&job.id.0, Type::UUID),
-                    (&job.tenant_id.0, Type::UUID),
-                    (&job.user_id, Type::TEXT),
-                    (&job_type, Type::TEXT),
-                    (&key, Type::TEXT),
-                    (&job.file_name, Type::TEXT),
-                    (&job.mime_type, Type::TEXT),
-                    (&job.file_size, Type::INT8),
-                    (&job.interaction_id, Type::UUID),
-                    (&job.trace_id, Type::TEXT),
-                    (&job.account_id, Type::TEXT),
-                    (&job.metadata_json, Type::TEXT),
-                    (&init.pg_user_id, Type::TEXT),
-                    (&init.user_name, Type::TEXT),
-                    (&init.participants_json, Type::TEXT),
-                    (&init.checksum_sha256, Type::TEXT),
-                    (&init.upload_expires_at, Type::TIMESTAMPTZ),
-                ],
-            )
-            .await?;
-        if let Some(row) = row {
-            let inserted: bool = decode(row.try_get("inserted"))?;
-            let stored = job_from_row(&row)?;
-            let columns = init_columns_from_row(&row)?;
-            let created = if inserted {
-                Created::New(stored)
-            } else {
-                Created::Existing(stored)
-            };
-            return Ok((created, columns));
-        }
+    let inserted = db
+        .query_opt(
+            &INSERT_JOB,
+            &[
+                (&job.id.0, Type::UUID),
+                (&job.tenant_id.0, Type::UUID),
+                (&job.user_id, Type::TEXT),
+                (&job_type, Type::TEXT),
+                (&key, Type::TEXT),
+                (&job.file_name, Type::TEXT),
+                (&job.mime_type, Type::TEXT),
+                (&job.file_size, Type::INT8),
+                (&job.interaction_id, Type::UUID),
+                (&job.trace_id, Type::TEXT),
+                (&job.account_id, Type::TEXT),
+                (&job.metadata_json, Type::TEXT),
+                (&init.pg_user_id, Type::TEXT),
+                (&init.user_name, Type::TEXT),
+                (&init.participants_json, Type::TEXT),
+                (&init.checksum_sha256, Type::TEXT),
+                (&init.upload_expires_at, Type::TIMESTAMPTZ),
+            ],
+        )
+        .await?;
+    if let Some(row) = inserted {
+        return Ok((
+            Created::New(job_from_row(&row)?),
+            init_columns_from_row(&row)?,
+        ));
     }
-    Err(DbError::Decode(format!(
-        "job id {} is taken by another tenant",
-        job.id
-    )))
+    let stored = db
+        .query_opt(
+            &GET_STORED_JOB,
+            &[(&job.id.0, Type::UUID), (&job.tenant_id.0, Type::UUID)],
+        )
+        .await?;
+    match stored {
+        Some(row) => Ok((
+            Created::Existing(job_from_row(&row)?),
+            init_columns_from_row(&row)?,
+        )),
+        // The id (or its key) is another tenant's.
+        None => Err(DbError::Decode(format!(
+            "job id {} is taken by another tenant",
+            job.id
+        ))),
+    }
 }
 
 fn init_columns_from_row(row: &Row) -> Result<InitColumns, DbError> {

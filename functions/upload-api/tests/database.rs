@@ -1,4 +1,4 @@
-//! The database: one round trip per request, 503 while it is down, and
+//! The database: one round trip per request (three for an idempotent repeat), 503 while it is down, and
 //! recovery without a restart.
 
 mod common;
@@ -50,6 +50,23 @@ async fn init_status_and_list_are_one_round_trip_each() {
     proxy.reset();
     call(&state, req("GET", "/upload/jobs", Some(&tok), None)).await;
     assert_eq!(proxy.round_trips(), 1, "list");
+
+    // An idempotent repeat (the same Idempotency-Key), the one case with more
+    // statements: the insert finds the id taken, the stored row is read and
+    // compared, and its upload window moves to the new URL's expiry.
+    let repeat = || {
+        let mut r = req("POST", "/upload/init", Some(&tok), Some(init_body()));
+        r.headers_mut()
+            .insert("idempotency-key", "order-7".parse().unwrap());
+        r
+    };
+    let (st, _, first) = call(&state, repeat()).await;
+    assert_eq!(st, StatusCode::CREATED);
+    proxy.reset();
+    let (st, _, again) = call(&state, repeat()).await;
+    assert_eq!(st, StatusCode::CREATED, "{again}");
+    assert_eq!(again["job_id"], first["job_id"]);
+    assert_eq!(proxy.round_trips(), 3, "init repeated");
 }
 
 #[tokio::test]
