@@ -205,3 +205,66 @@ async fn a_job_advanced_through_head_learns_its_sequencer_from_its_own_event() {
     );
     assert_eq!(identity(&t, &a).await.0, "processing");
 }
+
+#[tokio::test]
+async fn an_older_object_racing_the_sequencer_of_the_recorded_one_does_not_fail_the_job() {
+    // A job advanced through HEAD (no sequencer). Its own object's event, in
+    // one invocation, records the sequencer 0B while a late event of an
+    // OLDER object (0A), in another, has already read the row without it.
+    // When the older one gets the row lock it must see 0B and change nothing.
+    let t = TestDb::new().await;
+    let db = &t.db;
+    let tenant = TenantId(Uuid::new_v4());
+    let a = new_job(tenant, "a.wav", None);
+    insert(db, &a).await;
+    assert_eq!(
+        advance(db, &[object(&a, 3, "e2", None)]).await,
+        [AdvanceOutcome::Advanced]
+    );
+    let holder = t.client().await;
+    holder.batch_execute("BEGIN").await.unwrap();
+    holder
+        .execute(
+            "UPDATE upload_jobs SET object_sequencer = '0B' WHERE id = $1",
+            &[&a.id.0],
+        )
+        .await
+        .unwrap();
+    let late = {
+        let db = db.clone();
+        let older = object(&a, 9, "e1", Some("0A"));
+        tokio::spawn(async move { advance(&db, &[older]).await })
+    };
+    // Wait until the late statement is blocked on the row lock.
+    let watcher = t.client().await;
+    let mut blocked = false;
+    for _ in 0..200 {
+        let n: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            blocked = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(blocked, "the late advance never waited for the row lock");
+    holder.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(
+        late.await.unwrap(),
+        [AdvanceOutcome::OtherObject {
+            status: JobStatus::Processing
+        }]
+    );
+    let (status, code, etag, _, seq) = identity(&t, &a).await;
+    assert_eq!(
+        (status.as_str(), code, etag.as_deref(), seq.as_deref()),
+        ("processing", None, Some("e2"), Some("0B"))
+    );
+}

@@ -223,6 +223,10 @@ moved AS (
           WHEN 'replace' THEN j.status::text = 'processing'
                AND j.object_etag IS NOT DISTINCT FROM d.cur_etag
                AND j.object_size IS NOT DISTINCT FROM d.cur_size
+               -- The recorded object may have learned its sequencer meanwhile
+               -- (its own event, in another invocation): still newer?
+               AND (d.sequencer IS NULL OR j.object_sequencer IS NULL
+                    OR d.seq_order > lpad(upper(j.object_sequencer), 64, '0') COLLATE \"C\")
           WHEN 'sequence' THEN j.status::text <> 'queued' AND j.object_sequencer IS NULL
                AND j.object_etag = d.etag AND j.object_size = d.size
           ELSE false
