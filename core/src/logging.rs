@@ -24,17 +24,27 @@ pub fn init_json() {
 }
 
 /// The levels a `RUST_LOG` value enables: comma-separated `level` and
-/// `target=level` directives (`info,tokio_postgres=warn`). Unset, empty or
-/// not understood: `info` everywhere.
+/// `target=level` directives (`info,tokio_postgres=warn`); empty directives
+/// (`info,`) are dropped. Unset, empty or not parseable: `info` everywhere.
+/// A bare word that is not a level names a target (as with `EnvFilter`):
+/// `RUST_LOG=verbose` enables that target only.
 ///
 /// `tracing-subscriber`'s `Targets`, not its `EnvFilter`: span and field
 /// filters are not supported, and the Lambdas do not link the regex engine
-/// `EnvFilter` needs (about 1 MB of binary).
+/// `EnvFilter` needs.
 pub fn filter(spec: Option<&str>) -> Targets {
-    spec.map(str::trim)
-        .filter(|s| !s.is_empty())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| Targets::new().with_default(Level::INFO))
+    let default = || Targets::new().with_default(Level::INFO);
+    // Targets would read an empty directive as "every target at TRACE".
+    let directives: Vec<&str> = spec
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
+    if directives.is_empty() {
+        return default();
+    }
+    directives.join(",").parse().unwrap_or_else(|_| default())
 }
 
 #[cfg(test)]
@@ -54,5 +64,13 @@ mod tests {
         assert!(f.would_enable("tokio_postgres::query", &Level::DEBUG));
         let f = filter(Some("DEBUG"));
         assert!(f.would_enable("anything", &Level::DEBUG));
+        for trailing in ["info,", "info,,", " , info , "] {
+            let f = filter(Some(trailing));
+            assert!(f.would_enable("hyper", &Level::INFO), "{trailing:?}");
+            assert!(!f.would_enable("hyper", &Level::TRACE), "{trailing:?}");
+        }
+        let f = filter(Some("warn,,tokio_postgres=debug"));
+        assert!(f.would_enable("tokio_postgres", &Level::DEBUG));
+        assert!(!f.would_enable("hyper", &Level::INFO));
     }
 }
