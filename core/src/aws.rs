@@ -13,9 +13,10 @@
 //! HTTPS: AWS endpoints all present certificates from Amazon Trust
 //! Services, so against AWS the clients trust exactly those five roots
 //! (`amazon-trust-services.pem`), parsed in microseconds. When an endpoint
-//! is overridden (`S3_ENDPOINT_URL`, `AWS_ENDPOINT_URL_EVENTBRIDGE`: a local
-//! S3, a test endpoint, another provider) or `AWS_TRUST_PLATFORM_ROOTS` is
-//! set, the SDK's default client (the platform's roots) is used.
+//! is overridden with an `https://` URL (`S3_ENDPOINT_URL`,
+//! `AWS_ENDPOINT_URL_EVENTBRIDGE`: another provider, a test endpoint), in
+//! the China partition, or when `AWS_TRUST_PLATFORM_ROOTS` is set, the SDK's
+//! default client (the platform's roots) is used.
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -68,14 +69,27 @@ pub fn env_credentials(env: impl Fn(&str) -> Option<String>) -> Option<Credentia
     ))
 }
 
-/// Whether the SDK clients must trust the platform's roots: an endpoint is
-/// not AWS's (`S3_ENDPOINT_URL`, [`EVENTBRIDGE_ENDPOINT_VAR`]), or the
-/// operator asks for them with `AWS_TRUST_PLATFORM_ROOTS` (e.g. a
-/// TLS-inspecting proxy with its own CA).
+/// Whether the SDK clients must trust the platform's roots:
+/// * an endpoint that is not AWS's is reached over HTTPS (`S3_ENDPOINT_URL`,
+///   [`EVENTBRIDGE_ENDPOINT_VAR`]; a plain `http://` one, like the local
+///   stack's, needs no roots);
+/// * the region is in AWS's China partition (`cn-*`), whose endpoints are
+///   not certified by Amazon Trust Services;
+/// * the operator asks for them with `AWS_TRUST_PLATFORM_ROOTS` (e.g. a
+///   TLS-inspecting proxy with its own CA).
 pub fn platform_roots_needed(config: &Config, env: impl Fn(&str) -> Option<String>) -> bool {
-    config.s3_endpoint_url.is_some()
-        || env(EVENTBRIDGE_ENDPOINT_VAR).is_some()
+    let https = |url: &str| !url.trim().to_ascii_lowercase().starts_with("http://");
+    config.s3_endpoint_url.as_deref().is_some_and(https)
+        || eventbridge_endpoint(&env).as_deref().is_some_and(https)
+        || config.aws_region.starts_with("cn-")
         || env("AWS_TRUST_PLATFORM_ROOTS").is_some()
+}
+
+/// [`EVENTBRIDGE_ENDPOINT_VAR`], unless unset or blank.
+pub fn eventbridge_endpoint(env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    env(EVENTBRIDGE_ENDPOINT_VAR)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// The SDK's default HTTPS client (rustls with aws-lc, the connector
@@ -136,30 +150,46 @@ mod tests {
 
     #[test]
     fn platform_roots_only_for_endpoints_that_are_not_aws_or_when_asked() {
-        let mut config = Config::from_lookup(|k| match k {
-            "DATABASE_URL" => Some("postgres://app@127.0.0.1:5432/jobs".into()),
-            "UPLOAD_BUCKET" => Some("eq-uploads-dev".into()),
-            "AWS_REGION" => Some("us-east-1".into()),
-            _ => None,
-        })
-        .unwrap();
-        let env = |set: &'static [&'static str]| {
-            move |name: &str| set.contains(&name).then(|| "x".to_owned())
+        let config_in = |region: &str| {
+            let region = region.to_owned();
+            Config::from_lookup(move |k| match k {
+                "DATABASE_URL" => Some("postgres://app@127.0.0.1:5432/jobs".into()),
+                "UPLOAD_BUCKET" => Some("eq-uploads-dev".into()),
+                "AWS_REGION" => Some(region.clone()),
+                _ => None,
+            })
+            .unwrap()
         };
-        assert!(!platform_roots_needed(
+        let mut config = config_in("us-east-1");
+        let env = |set: &[(&'static str, &'static str)]| {
+            let set = set.to_vec();
+            move |name: &str| {
+                set.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let eventbridge = |url: &'static str| [("AWS_ENDPOINT_URL_EVENTBRIDGE", url)];
+        let needed = |c: &Config, e| platform_roots_needed(c, e);
+        assert!(!needed(&config, env(&[("AWS_REGION", "eu-west-1")])));
+        assert!(needed(
             &config,
-            env(&["AWS_REGION", "AWS_ACCESS_KEY_ID"])
+            env(&eventbridge("https://events.example.net"))
         ));
-        assert!(platform_roots_needed(
-            &config,
-            env(&["AWS_ENDPOINT_URL_EVENTBRIDGE"])
-        ));
-        assert!(platform_roots_needed(
-            &config,
-            env(&["AWS_TRUST_PLATFORM_ROOTS"])
-        ));
+        assert!(!needed(&config, env(&eventbridge("http://127.0.0.1:4010"))));
+        assert!(!needed(&config, env(&eventbridge("HTTP://localhost:4010"))));
+        assert!(!needed(&config, env(&eventbridge("  "))));
+        assert!(needed(&config, env(&[("AWS_TRUST_PLATFORM_ROOTS", "1")])));
+        assert!(needed(&config_in("cn-north-1"), env(&[])));
         config.s3_endpoint_url = Some("http://127.0.0.1:9000".into());
-        assert!(platform_roots_needed(&config, env(&[])));
+        assert!(!needed(&config, env(&[])));
+        config.s3_endpoint_url = Some("https://s3.example.net".into());
+        assert!(needed(&config, env(&[])));
+        assert_eq!(
+            eventbridge_endpoint(env(&eventbridge(" http://x:1 "))).as_deref(),
+            Some("http://x:1")
+        );
+        assert_eq!(eventbridge_endpoint(env(&eventbridge(""))), None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         bucket: config.upload_bucket.clone(),
     });
     // AWS_ENDPOINT_URL_EVENTBRIDGE points the hand-off at another endpoint.
-    let endpoint = std::env::var(upload_core::aws::EVENTBRIDGE_ENDPOINT_VAR).ok();
+    let endpoint = upload_core::aws::eventbridge_endpoint(|v| std::env::var(v).ok());
     let handoff = config.handoff_event_bus.as_deref().map(|bus| {
         Arc::new(EventBridge::new(&sdk, bus, endpoint.as_deref()))
             as Arc<dyn upload_events::handoff::Publish>

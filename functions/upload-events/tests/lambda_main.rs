@@ -127,7 +127,7 @@ async fn the_binary_advances_jobs_and_reports_failures() {
 }
 
 /// main.rs wiring of the hand-off and the metrics: with `HANDOFF_EVENT_BUS`
-/// set (and the SDK's `AWS_ENDPOINT_URL_EVENTBRIDGE` pointing at a local
+/// set (and `AWS_ENDPOINT_URL_EVENTBRIDGE`, read by main.rs, pointing at a local
 /// PutEvents endpoint), the binary puts "Upload Received" on that bus, and
 /// writes its counts as EMF lines on stdout.
 #[tokio::test]
