@@ -17,7 +17,9 @@
 -- run in the tool's transaction):
 --   CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_upload_jobs_tenant_status_created
 --       ON upload_jobs (tenant_id, status, created_at, id);
--- then this file finds it there and does nothing.
+-- then this file finds it there and does nothing. A failed concurrent
+-- build leaves an INVALID index under that name: drop it and build again
+-- (migrate verify reports it).
 
 CREATE INDEX IF NOT EXISTS ix_upload_jobs_tenant_status_created
     ON upload_jobs (tenant_id, status, created_at, id);

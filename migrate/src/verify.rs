@@ -45,7 +45,7 @@ const COLUMNS: &str =
     WHERE table_name = 'upload_jobs' AND table_schema = current_schema()";
 
 const INDEXES: &str = "SELECT c.relname::text, i.indisunique,
-        array_agg(a.attname::text ORDER BY k.ord)
+        array_agg(a.attname::text ORDER BY k.ord), i.indisvalid
     FROM pg_index i
     JOIN pg_class c ON c.oid = i.indexrelid
     JOIN pg_class t ON t.oid = i.indrelid
@@ -53,7 +53,7 @@ const INDEXES: &str = "SELECT c.relname::text, i.indisunique,
     CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
     JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
     WHERE t.relname = 'upload_jobs'
-    GROUP BY c.relname, i.indisunique";
+    GROUP BY c.relname, i.indisunique, i.indisvalid";
 
 const PRIMARY_KEY: &str = "SELECT array_agg(a.attname::text)
     FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
@@ -174,6 +174,14 @@ fn check_indexes(rows: &[Row], drift: &mut Vec<String>) {
         if got_cols != *columns {
             drift.push(format!(
                 "index {name} is on {got_cols:?}, expected {columns:?}"
+            ));
+        }
+        // What a failed CREATE INDEX CONCURRENTLY leaves behind: queries do
+        // not use it, and `IF NOT EXISTS` would not rebuild it.
+        let valid: bool = r.get(3);
+        if !valid {
+            drift.push(format!(
+                "index {name} is invalid (a failed CREATE INDEX CONCURRENTLY?): drop it, then run migrate up again"
             ));
         }
     }

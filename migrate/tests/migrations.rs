@@ -224,7 +224,10 @@ async fn verify_names_every_drift() {
          DROP INDEX ix_upload_jobs_status;
          ALTER TYPE jobtype RENAME VALUE 'text_processing' TO 'text';
          DROP INDEX ix_upload_jobs_tenant_file_key;
-         CREATE INDEX ix_upload_jobs_tenant_file_key ON upload_jobs(tenant_id, file_key);",
+         CREATE INDEX ix_upload_jobs_tenant_file_key ON upload_jobs(tenant_id, file_key);
+         -- What a failed CREATE INDEX CONCURRENTLY leaves.
+         UPDATE pg_index SET indisvalid = false
+         WHERE indexrelid = 'ix_upload_jobs_tenant_status_created'::regclass;",
     )
     .await
     .unwrap();
@@ -243,7 +246,11 @@ async fn verify_names_every_drift() {
         err.contains("index ix_upload_jobs_tenant_file_key is not unique, expected unique"),
         "{err}"
     );
-    assert!(err.contains("verify failed: 4 drift(s)"), "{err}");
+    assert!(
+        err.contains("index ix_upload_jobs_tenant_status_created is invalid"),
+        "{err}"
+    );
+    assert!(err.contains("verify failed: 5 drift(s)"), "{err}");
 
     // An empty database: everything missing.
     let e = TestDb::empty().await;

@@ -27,8 +27,9 @@ pub struct PageCursor {
 
 /// One branch per status, in [`JobStatus::ALL`] (a test checks that list is
 /// the database enum's). `$2` (a status or NULL) switches branches off as a
-/// one-time filter; the cursor, `(+infinity, max uuid)` for the first page,
-/// is a row comparison the index serves as a range.
+/// one-time filter; the cursor, past every row for the first page (chrono's
+/// latest time, the max uuid), is a row comparison the index serves as a
+/// range.
 static LIST_JOBS: LazyLock<String> = LazyLock::new(|| {
     let branch = |status: &str| {
         format!(

@@ -8,9 +8,10 @@ use uuid::Uuid;
 use crate::error::ApiError;
 
 /// Inserts the job (one autocommit statement). A row already there for the
-/// same Idempotency-Key is returned (`true`) when it describes the same
-/// request and is still queued; its upload window then moves forward to the
-/// new URL's expiry (a second statement, on this path only).
+/// same Idempotency-Key is read (a second statement, on this path only) and
+/// returned (`true`) when it describes the same request and is still
+/// queued; its upload window then moves forward to the new URL's expiry (a
+/// third).
 pub async fn create_or_replay(
     db: &Db,
     new: &NewJob,
