@@ -13,6 +13,7 @@
 //!   --compare-*      also measure cold starts of another build of the binaries
 //!   --lambda-dir     cargo lambda's output, for the arm64 sizes (default target/lambda)
 
+mod event_floor;
 mod fixtures;
 mod footprint;
 mod http;
@@ -303,12 +304,15 @@ async fn warm_events(
     w.events_hwm = rss_kb(events.id(), "VmHWM:");
     let _ = events.kill();
     let _ = events.wait();
+    // The floor: PostgreSQL alone moving 100 jobs in one statement.
+    let floor = event_floor::bare_updates(t, runs.batches).await;
     row(
-        "warm upload-events, 100-record S3 event (100 jobs advanced)",
+        "warm upload-events, 100-record S3 event (100 jobs advanced) vs a bare 100-row UPDATE",
         lat,
         "≤ 3 ms",
         "",
     )
+    .with_floor(floor)
 }
 
 fn render(
@@ -337,7 +341,7 @@ fn render(
         floor.trips
     ));
     md.push_str(&format!(
-        "\nThe floor is `bench-probe` (tools/bench/probe), built with the functions: one `query_typed` INSERT per POST, one SELECT per GET, through the same pool and `Config`; no S3, no JWT, no logging. Binaries measured: {}.\n",
+        "\nThe floor is `bench-probe` (tools/bench/probe), built with the functions: one `query_typed` INSERT per POST, one SELECT per GET, through the same pool and `Config`; no S3, no JWT, no logging. The 100-record event's floor is PostgreSQL alone: a bare `UPDATE … FROM unnest` of 100 queued jobs by primary key, autocommitted, from lambda-bench's own connection (`tools/bench/src/event_floor.rs`). Binaries measured: {}.\n",
         args.bin_dir.display()
     ));
     if let Some(line) = jitter {

@@ -54,7 +54,8 @@ pub async fn tls_rows(builds: &[(&Path, &str)], runs: usize) -> Vec<Row> {
     rows
 }
 
-/// The AWS_LC_SYS_NO_JITTER_ENTROPY decision, read off the TLS cold start
+/// The AWS_LC_SYS_NO_JITTER_ENTROPY decision (.cargo/config.toml sets it;
+/// bench.sh's comparison build does not), read off the TLS cold start
 /// of upload-api (plaintext beside it): `(default build, comparison build)`
 /// medians in ms; `None` when the TLS pair was not measured.
 pub fn jitter_line(
@@ -73,6 +74,6 @@ pub fn jitter_line(
     let tls = change(tls)?;
     let plain = change(plain).unwrap_or_else(|| "not measured".into());
     Some(format!(
-        "AWS_LC_SYS_NO_JITTER_ENTROPY, decided on the TLS figure: median cold start of upload-api over TLS, default build → {compare_label}: {tls}. Plaintext, for comparison only: {plain}. A negative change favours setting it."
+        "AWS_LC_SYS_NO_JITTER_ENTROPY, decided on the TLS figure: median cold start of upload-api over TLS, default build → {compare_label}: {tls}. Plaintext, for comparison only: {plain}. The default build sets AWS_LC_SYS_NO_JITTER_ENTROPY=1 (.cargo/config.toml): a positive change (the comparison slower) confirms it."
     ))
 }
