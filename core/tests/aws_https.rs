@@ -6,6 +6,8 @@
 //! never reaches the server.
 #![cfg(feature = "s3")]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use aws_credential_types::Credentials;
@@ -15,28 +17,12 @@ use aws_types::SdkConfig;
 use aws_types::region::Region;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer};
 
 /// An HTTPS server for `localhost` with a self-signed certificate; returns
 /// its port, the certificate (PEM) and each handshake's outcome as the
 /// server saw it.
 async fn https_server() -> (u16, String, Arc<Mutex<Vec<String>>>) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![cert.der().clone()],
-        PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-    )
-    .unwrap();
+    let (config, _, pem) = common::self_signed_localhost();
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -51,7 +37,7 @@ async fn https_server() -> (u16, String, Arc<Mutex<Vec<String>>>) {
             seen.lock().unwrap().push(outcome);
         }
     });
-    (port, cert.pem(), outcomes)
+    (port, pem, outcomes)
 }
 
 /// One HEAD through an S3 client with `http` (None: the SDK's default

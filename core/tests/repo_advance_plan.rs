@@ -5,6 +5,9 @@
 //! replaced and re-sequenced objects).
 #![allow(clippy::too_many_lines)] // tests read top to bottom
 
+mod common;
+
+use common::plan_nodes;
 use serde_json::Value;
 use tokio_postgres::types::{ToSql, Type};
 use upload_core::TenantId;
@@ -13,17 +16,6 @@ use upload_testkit::TestDb;
 use uuid::Uuid;
 
 const ROWS: i32 = 100_000;
-
-/// Every node of a plan, depth first.
-fn nodes(plan: &Value) -> Vec<&Value> {
-    let mut out = vec![plan];
-    if let Some(children) = plan["Plans"].as_array() {
-        for c in children {
-            out.extend(nodes(c));
-        }
-    }
-    out
-}
 
 /// 100 objects: 75 of 70 queued jobs (5 of them twice), 10 unknown
 /// keys, 10 of processing jobs with another ETag, 5 of processing jobs with
@@ -141,7 +133,7 @@ async fn the_batch_stays_on_the_primary_key_at_a_hundred_thousand_rows() {
         let plan = explain_batch(&t, tenant, skip).await;
         let what = format!("analysed {analysed}: {plan:#}");
         let mut lookups = 0;
-        for node in nodes(&plan) {
+        for node in plan_nodes(&plan) {
             let kind = node["Node Type"].as_str().unwrap();
             if node["Relation Name"] == "upload_jobs" {
                 if kind == "ModifyTable" {

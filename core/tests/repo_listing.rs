@@ -3,6 +3,9 @@
 //! listing index (migration 005) without sorting the tenant's rows.
 #![allow(clippy::too_many_lines)] // tests read top to bottom
 
+mod common;
+
+use common::plan_nodes;
 use serde_json::Value;
 use upload_core::repo::{self, PageCursor};
 use upload_core::{JobId, JobStatus, TenantId};
@@ -133,17 +136,6 @@ async fn explain(
     plan[0]["Plan"].clone()
 }
 
-/// Every node of a plan, depth first.
-fn nodes(plan: &Value) -> Vec<&Value> {
-    let mut out = vec![plan];
-    if let Some(children) = plan["Plans"].as_array() {
-        for c in children {
-            out.extend(nodes(c));
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn a_page_reads_a_few_index_pages_and_sorts_no_tenant_rows() {
     let t = TestDb::new().await;
@@ -170,7 +162,7 @@ async fn a_page_reads_a_few_index_pages_and_sorts_no_tenant_rows() {
                 let plan = explain(&t, tenant, status, cursor, generic).await;
                 let what =
                     format!("generic {generic}, status {status:?}, cursor {cursor:?}: {plan:#}");
-                for node in nodes(&plan) {
+                for node in plan_nodes(&plan) {
                     let kind = node["Node Type"].as_str().unwrap();
                     if node["Relation Name"] == "upload_jobs" {
                         assert_eq!(kind, "Index Scan", "{what}");

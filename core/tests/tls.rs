@@ -2,12 +2,14 @@
 //! sent. A fake server answers the SSLRequest and completes a rustls
 //! handshake with a certificate from a private CA.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer};
+use tokio_rustls::rustls;
 use upload_core::db::DbSettings;
 use upload_core::{Db, DbError, JobId, TenantId, repo};
 
@@ -17,23 +19,7 @@ async fn fake_tls_postgres() -> (
     rustls::pki_types::CertificateDer<'static>,
     Arc<Mutex<Vec<String>>>,
 ) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let cert_der = cert.der().clone();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![cert_der.clone()],
-        PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
-    )
-    .unwrap();
+    let (config, cert_der, _) = common::self_signed_localhost();
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -41,3 +41,43 @@ pub async fn status_of(db: &Db, job: &NewJob) -> JobStatus {
         .unwrap()
         .status
 }
+
+/// Every node of an `EXPLAIN (FORMAT JSON)` plan, depth first.
+pub fn plan_nodes(plan: &serde_json::Value) -> Vec<&serde_json::Value> {
+    let mut out = vec![plan];
+    if let Some(children) = plan["Plans"].as_array() {
+        for c in children {
+            out.extend(plan_nodes(c));
+        }
+    }
+    out
+}
+
+/// A rustls server config for `localhost` with a fresh self-signed
+/// certificate (aws-lc), and that certificate.
+pub fn self_signed_localhost() -> (
+    tokio_rustls::rustls::ServerConfig,
+    tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+    String,
+) {
+    use std::sync::Arc;
+    use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer};
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let der = cert.der().clone();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![der.clone()],
+        PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    (config, der, cert.pem())
+}
